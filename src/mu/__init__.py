@@ -1,0 +1,30 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""Mu: small encoder-decoder language models, native to the Hugging Face stack.
+
+Importing `mu` registers Mu with the transformers Auto classes, and marks its classes so that `save_pretrained`
+writes the model code next to the weights (loadable with `trust_remote_code=True` where `mu` is not installed).
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
+
+from .configuration_mu import MuConfig
+from .modeling_mu import MuDecoder, MuEncoder, MuForConditionalGeneration, MuModel, MuPreTrainedModel
+
+__version__ = "0.1.0"
+
+AutoConfig.register(MuConfig.model_type, MuConfig)
+AutoModel.register(MuConfig, MuModel)
+AutoModelForSeq2SeqLM.register(MuConfig, MuForConditionalGeneration)
+
+MuConfig.register_for_auto_class()
+MuModel.register_for_auto_class("AutoModel")
+MuForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+
+__all__ = [
+    "MuConfig",
+    "MuPreTrainedModel",
+    "MuEncoder",
+    "MuDecoder",
+    "MuModel",
+    "MuForConditionalGeneration",
+]

@@ -1,0 +1,134 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""Mu model configuration."""
+
+from huggingface_hub.dataclasses import strict
+from transformers.configuration_utils import PreTrainedConfig
+
+ROPE_NTK_VARIANTS = ("v1", "v2")
+
+
+@strict
+class MuConfig(PreTrainedConfig):
+    r"""
+    Configuration of a Mu encoder-decoder model. The defaults are the 330M text model of "Return of the Encoder"
+    (arXiv 2501.16273): a 20-layer encoder and a 10-layer decoder sharing one embedding, tied to the LM head.
+
+    Args:
+        vocab_size (`int`, defaults to 32128): Size of the shared vocabulary.
+        hidden_size (`int`, defaults to 1024): Width of the residual stream (the reference's `n_embd`).
+        attention_hidden_size (`int`, *optional*, defaults to 384): Width of the attention projections, so
+            `num_attention_heads * head_dim` (the reference's `qkv_embd`). `None` means `hidden_size`.
+        intermediate_size (`int`, defaults to 4096): Width of the MLP (`fc1` output).
+        encoder_layers (`int`, defaults to 20): Number of encoder blocks.
+        decoder_layers (`int`, defaults to 10): Number of decoder blocks.
+        num_attention_heads (`int`, defaults to 6): Query heads per attention layer.
+        num_key_value_heads (`int`, defaults to 3): Key/value heads (grouped-query attention).
+        hidden_act (`str`, defaults to `"gelu_pytorch_tanh"`): MLP activation.
+        rms_norm_eps (`float`, defaults to 1e-6): Epsilon of the RMS norms.
+        max_position_embeddings (`int`, defaults to 1024): Length the model was trained on (the reference's
+            `block_size`); NTK scaling starts beyond it.
+        rope_theta (`float`, defaults to 10000.0): RoPE base.
+        rope_scaling_factor (`float`, defaults to 1.0): NTK scaling factor; 1.0 disables scaling.
+        rope_ntk_variant (`str`, defaults to `"v1"`): How the RoPE base grows with the sequence length `L` beyond
+            `max_position_embeddings`, with `s = factor * L / max_position_embeddings - (factor - 1)`: `"v1"` (the
+            text reference) uses `base * s ** (d / (d - 2))`, `"v2"` (the vision reference) uses `base * s`.
+        attention_bias (`bool`, defaults to `True`): Bias on the attention projections.
+        mlp_bias (`bool`, defaults to `True`): Bias on the MLP projections.
+        lm_head_bias (`bool`, defaults to `False`): Bias on the LM head (the vision checkpoints have one).
+        dropout (`float`, defaults to 0.1): Dropout on the MLP output during training.
+        attention_dropout (`float`, defaults to 0.1): Dropout on the attention probabilities during training.
+        initializer_range (`float`, defaults to 0.02): Standard deviation of the weight initialisation.
+
+    ```python
+    >>> from mu import MuConfig, MuForConditionalGeneration
+
+    >>> model = MuForConditionalGeneration(MuConfig())  # the paper's 330M layout, random weights
+    ```"""
+
+    model_type = "mu"
+    keys_to_ignore_at_inference = ["past_key_values"]
+    attribute_map = {"num_hidden_layers": "encoder_layers"}
+
+    vocab_size: int = 32128
+    hidden_size: int = 1024
+    attention_hidden_size: int | None = 384
+    intermediate_size: int = 4096
+    encoder_layers: int = 20
+    decoder_layers: int = 10
+    num_attention_heads: int = 6
+    num_key_value_heads: int = 3
+    hidden_act: str = "gelu_pytorch_tanh"
+    rms_norm_eps: float = 1e-6
+    max_position_embeddings: int = 1024
+    rope_theta: float | int = 10000.0
+    rope_scaling_factor: float | int = 1.0
+    rope_ntk_variant: str = "v1"
+    attention_bias: bool = True
+    mlp_bias: bool = True
+    lm_head_bias: bool = False
+    dropout: float | int = 0.1
+    attention_dropout: float | int = 0.1
+    initializer_range: float = 0.02
+    use_cache: bool = True
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | list[int] | None = 32000
+    decoder_start_token_id: int | None = 1
+    is_encoder_decoder: bool = True
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.attention_hidden_size is None:
+            self.attention_hidden_size = self.hidden_size
+        # Checked here rather than only in `validate_architecture`, which `@strict` would re-raise as a
+        # non-`ValueError`: a bad value is a `ValueError` that names the field, as everywhere in transformers.
+        self.validate_architecture()
+        super().__post_init__(**kwargs)
+
+    @property
+    def head_dim(self) -> int:
+        return self.attention_hidden_size // self.num_attention_heads
+
+    def validate_architecture(self):
+        """Part of `@strict` validation: every size must be usable, and the heads must tile the attention width."""
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "attention_hidden_size",
+            "intermediate_size",
+            "encoder_layers",
+            "decoder_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "max_position_embeddings",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
+        if self.attention_hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"`attention_hidden_size` ({self.attention_hidden_size}) must be divisible by `num_attention_heads` "
+                f"({self.num_attention_heads})."
+            )
+        if self.num_attention_heads % self.num_key_value_heads != 0:
+            raise ValueError(
+                f"`num_attention_heads` ({self.num_attention_heads}) must be divisible by `num_key_value_heads` "
+                f"({self.num_key_value_heads})."
+            )
+        if self.head_dim % 2 != 0:
+            raise ValueError(
+                f"RoPE needs an even head dimension, but `attention_hidden_size / num_attention_heads` is {self.head_dim}."
+            )
+        if self.rope_theta <= 0:
+            raise ValueError(f"`rope_theta` must be positive, got {self.rope_theta}.")
+        if self.rope_scaling_factor < 1.0:
+            raise ValueError(f"`rope_scaling_factor` must be >= 1.0 (1.0 disables NTK scaling), got {self.rope_scaling_factor}.")
+        if self.rope_ntk_variant not in ROPE_NTK_VARIANTS:
+            raise ValueError(f"`rope_ntk_variant` must be one of {ROPE_NTK_VARIANTS}, got {self.rope_ntk_variant!r}.")
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}.")
+        if self.rms_norm_eps <= 0:
+            raise ValueError(f"`rms_norm_eps` must be positive, got {self.rms_norm_eps}.")
+
+
+__all__ = ["MuConfig"]

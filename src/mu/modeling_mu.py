@@ -1,0 +1,789 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""PyTorch Mu: the encoder-decoder small language model of "Return of the Encoder" (arXiv 2501.16273)."""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.generation import GenerationMixin
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPastAndCrossAttentions,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+)
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple, logging
+from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from .configuration_mu import MuConfig
+
+logger = logging.get_logger(__name__)
+
+
+class MuRMSNorm(nn.Module):
+    def __init__(self, hidden_size: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        input_dtype = hidden_states.dtype
+        hidden_states = hidden_states.to(torch.float32)
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
+        return self.weight * hidden_states.to(input_dtype)
+
+    def extra_repr(self) -> str:
+        return f"{tuple(self.weight.shape)}, eps={self.variance_epsilon}"
+
+
+class MuMLP(nn.Module):
+    def __init__(self, config: MuConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
+        self.act_fn = ACT2FN[config.hidden_act]
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.act_fn(self.fc1(hidden_states))))
+
+
+class MuRotaryEmbedding(nn.Module):
+    """
+    Rotary embedding with Mu's NTK scaling. The base frequencies are a buffer; beyond `max_position_embeddings` the
+    base grows with each sample's own length (`sequence_lengths`), so a sample's result never depends on the padding
+    around it. transformers' `dynamic` RoPE scales by the longest position of the batch and has no `v2` formula,
+    hence the scaling lives here.
+    """
+
+    inv_freq: torch.Tensor
+
+    def __init__(self, config: MuConfig, device: torch.device | None = None):
+        super().__init__()
+        self.config = config
+        self.rope_type = "default"
+        inv_freq, self.attention_scaling = self.compute_default_rope_parameters(config, device)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
+
+    @staticmethod
+    def compute_default_rope_parameters(
+        config: MuConfig, device: torch.device | None = None, seq_len: int | None = None
+    ) -> tuple[torch.Tensor, float]:
+        """The unscaled inverse frequencies `1 / theta^(2i/d)` and the (unused) attention scaling."""
+        dim = config.head_dim
+        inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float) / dim))
+        return inv_freq, 1.0
+
+    def _scaled_inv_freq(self, sequence_lengths: torch.Tensor) -> torch.Tensor:
+        """Per-sample inverse frequencies `(batch, dim / 2)` with the base grown for samples longer than the
+        training length."""
+        config = self.config
+        factor, max_length, dim = config.rope_scaling_factor, config.max_position_embeddings, config.head_dim
+        effective_length = sequence_lengths.to(torch.float64).clamp(min=max_length)
+        growth = factor * effective_length / max_length - (factor - 1)
+        if config.rope_ntk_variant == "v1":
+            growth = growth ** (dim / (dim - 2))
+        base = (config.rope_theta * growth).to(torch.float32)[:, None]
+        exponents = torch.arange(0, dim, 2, device=sequence_lengths.device, dtype=torch.float) / dim
+        return 1.0 / (base**exponents)
+
+    @torch.no_grad()
+    def forward(
+        self, x: torch.Tensor, position_ids: torch.Tensor, sequence_lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.rope_scaling_factor > 1.0 and sequence_lengths is not None:
+            inv_freq = self._scaled_inv_freq(sequence_lengths)[:, None, :]
+        else:
+            inv_freq = self.inv_freq.to(device=x.device, dtype=torch.float)
+        freqs = position_ids[..., None].float() * inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = emb.cos() * self.attention_scaling
+        sin = emb.sin() * self.attention_scaling
+        return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """Rotates half the hidden dims of the input."""
+    x1 = x[..., : x.shape[-1] // 2]
+    x2 = x[..., x.shape[-1] // 2 :]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary_pos_emb(
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, unsqueeze_dim: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Applies rotary position embeddings to queries and keys of shape `(batch, heads, seq, head_dim)`."""
+    cos = cos.unsqueeze(unsqueeze_dim)
+    sin = sin.unsqueeze(unsqueeze_dim)
+    q_embed = (q * cos) + (rotate_half(q) * sin)
+    k_embed = (k * cos) + (rotate_half(k) * sin)
+    return q_embed, k_embed
+
+
+def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """`(batch, kv_heads, seq, head_dim)` -> `(batch, kv_heads * n_rep, seq, head_dim)`; query head h reads KV
+    head `h // n_rep`."""
+    batch, num_key_value_heads, slen, head_dim = hidden_states.shape
+    if n_rep == 1:
+        return hidden_states
+    hidden_states = hidden_states[:, :, None, :, :].expand(batch, num_key_value_heads, n_rep, slen, head_dim)
+    return hidden_states.reshape(batch, num_key_value_heads * n_rep, slen, head_dim)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Unpack[TransformersKwargs],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    key_states = repeat_kv(key, module.num_key_value_groups)
+    value_states = repeat_kv(value, module.num_key_value_groups)
+
+    attn_weights = torch.matmul(query, key_states.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value_states)
+    attn_output = attn_output.transpose(1, 2).contiguous()
+    return attn_output, attn_weights
+
+
+class MuSelfAttention(nn.Module):
+    """Grouped-query self-attention with RoPE: bidirectional in the encoder, causal and cached in the decoder."""
+
+    def __init__(self, config: MuConfig, layer_idx: int, is_causal: bool):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.is_causal = is_causal
+        self.head_dim = config.head_dim
+        self.num_key_value_groups = config.num_attention_heads // config.num_key_value_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+
+        kv_size = config.num_key_value_heads * self.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, config.attention_hidden_size, bias=config.attention_bias)
+        self.k_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
+        self.v_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
+        self.o_proj = nn.Linear(config.attention_hidden_size, config.hidden_size, bias=config.attention_bias)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        attention_mask: torch.Tensor | None,
+        past_key_values: Cache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+
+        query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        key_states = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        cos, sin = position_embeddings
+        query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
+
+        if past_key_values is not None:
+            key_states, value_states = past_key_values.update(key_states, value_states, self.layer_idx)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            **kwargs,
+        )
+
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        attn_output = self.o_proj(attn_output)
+        return attn_output, attn_weights
+
+
+class MuCrossAttention(nn.Module):
+    """Grouped-query attention from the decoder over the encoder output, without RoPE. Its keys and values are
+    projected once per sequence and kept in the cross-attention cache."""
+
+    def __init__(self, config: MuConfig, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.is_causal = False
+        self.head_dim = config.head_dim
+        self.num_key_value_groups = config.num_attention_heads // config.num_key_value_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+
+        kv_size = config.num_key_value_heads * self.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, config.attention_hidden_size, bias=config.attention_bias)
+        self.k_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
+        self.v_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
+        self.o_proj = nn.Linear(config.attention_hidden_size, config.hidden_size, bias=config.attention_bias)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        past_key_values: EncoderDecoderCache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        is_updated = past_key_values is not None and past_key_values.is_updated.get(self.layer_idx, False)
+        if is_updated:
+            cache_layer = past_key_values.cross_attention_cache.layers[self.layer_idx]
+            key_states, value_states = cache_layer.keys, cache_layer.values
+        else:
+            encoder_hidden_shape = (*encoder_hidden_states.shape[:-1], -1, self.head_dim)
+            key_states = self.k_proj(encoder_hidden_states).view(encoder_hidden_shape).transpose(1, 2)
+            value_states = self.v_proj(encoder_hidden_states).view(encoder_hidden_shape).transpose(1, 2)
+            if past_key_values is not None:
+                key_states, value_states = past_key_values.cross_attention_cache.update(
+                    key_states, value_states, self.layer_idx
+                )
+                past_key_values.is_updated[self.layer_idx] = True
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            **kwargs,
+        )
+
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        attn_output = self.o_proj(attn_output)
+        return attn_output, attn_weights
+
+
+class MuEncoderLayer(GradientCheckpointingLayer):
+    """Pre-norm encoder block: bidirectional self-attention, then MLP."""
+
+    def __init__(self, config: MuConfig, layer_idx: int):
+        super().__init__()
+        self.pre_self_attn_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.self_attn = MuSelfAttention(config, layer_idx, is_causal=False)
+        self.pre_feedforward_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.mlp = MuMLP(config)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        attention_mask: torch.Tensor | None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        residual = hidden_states
+        hidden_states = self.pre_self_attn_layernorm(hidden_states)
+        hidden_states, _ = self.self_attn(hidden_states, position_embeddings, attention_mask, **kwargs)
+        hidden_states = residual + hidden_states
+
+        residual = hidden_states
+        hidden_states = self.mlp(self.pre_feedforward_layernorm(hidden_states))
+        return residual + hidden_states
+
+
+class MuDecoderLayer(GradientCheckpointingLayer):
+    """Pre-norm decoder block: causal self-attention with RoPE, cross-attention over the encoder output, MLP."""
+
+    def __init__(self, config: MuConfig, layer_idx: int):
+        super().__init__()
+        self.pre_self_attn_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.self_attn = MuSelfAttention(config, layer_idx, is_causal=True)
+        self.pre_cross_attn_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.cross_attn = MuCrossAttention(config, layer_idx)
+        self.pre_feedforward_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.mlp = MuMLP(config)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        attention_mask: torch.Tensor | None,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None,
+        past_key_values: EncoderDecoderCache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        residual = hidden_states
+        hidden_states = self.pre_self_attn_layernorm(hidden_states)
+        hidden_states, _ = self.self_attn(
+            hidden_states,
+            position_embeddings,
+            attention_mask,
+            past_key_values=past_key_values.self_attention_cache if past_key_values is not None else None,
+            **kwargs,
+        )
+        hidden_states = residual + hidden_states
+
+        residual = hidden_states
+        hidden_states = self.pre_cross_attn_layernorm(hidden_states)
+        hidden_states, _ = self.cross_attn(
+            hidden_states, encoder_hidden_states, encoder_attention_mask, past_key_values=past_key_values, **kwargs
+        )
+        hidden_states = residual + hidden_states
+
+        residual = hidden_states
+        hidden_states = self.mlp(self.pre_feedforward_layernorm(hidden_states))
+        return residual + hidden_states
+
+
+class MuPreTrainedModel(PreTrainedModel):
+    config: MuConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["MuEncoderLayer", "MuDecoderLayer"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _can_compile_fullgraph = True
+    _supports_attention_backend = True
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Shifts `labels` one step right behind `decoder_start_token_id`; ignored positions (-100) become padding."""
+        decoder_start_token_id = self.config.decoder_start_token_id
+        pad_token_id = self.config.pad_token_id
+        if decoder_start_token_id is None or pad_token_id is None:
+            raise ValueError("`config.decoder_start_token_id` and `config.pad_token_id` must be set to train on labels.")
+        shifted = labels.new_full(labels.shape, pad_token_id)
+        shifted[..., 1:] = labels[..., :-1]
+        shifted[..., 0] = decoder_start_token_id
+        return shifted.masked_fill(shifted == -100, pad_token_id)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """
+        `PreTrainedModel.from_pretrained`, made strict: a checkpoint that lacks some of the model's weights, or holds
+        weights of another shape, is refused with an error that names every such tensor, instead of a logged report
+        and randomly initialised weights. `ignore_mismatched_sizes=True` accepts other shapes, as in transformers.
+        """
+        ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        model, loading_info = super().from_pretrained(
+            *args, ignore_mismatched_sizes=True, output_loading_info=True, **kwargs
+        )
+        problems = [f"missing from the checkpoint: {key}" for key in sorted(loading_info["missing_keys"])]
+        if not ignore_mismatched_sizes:
+            problems += [
+                f"shape mismatch for {key}: the model expects {tuple(expected)}, the checkpoint has {tuple(found)}"
+                for key, found, expected in loading_info["mismatched_keys"]
+            ]
+        if problems:
+            source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+            raise ValueError(
+                f"The checkpoint at {source} does not fit {cls.__name__} built from its config:\n  "
+                + "\n  ".join(problems)
+            )
+        return (model, loading_info) if output_loading_info else model
+
+
+def _check_token_ids(input_ids: torch.Tensor, vocab_size: int, name: str) -> None:
+    """Refuses empty inputs and ids outside the vocabulary with a message instead of an indexing error."""
+    if input_ids.shape[-1] == 0:
+        raise ValueError(f"`{name}` is empty: give at least one token per sequence.")
+    if torch.compiler.is_compiling():
+        return
+    smallest, largest = int(input_ids.min()), int(input_ids.max())
+    if smallest < 0 or largest >= vocab_size:
+        bad = smallest if smallest < 0 else largest
+        raise ValueError(f"`{name}` holds token id {bad}, outside the vocabulary [0, {vocab_size}).")
+
+
+def _check_attention_mask(attention_mask: torch.Tensor, expected_shape: torch.Size, name: str) -> None:
+    if attention_mask.dim() == 2 and attention_mask.shape != expected_shape:
+        raise ValueError(
+            f"`{name}` has shape {tuple(attention_mask.shape)}, but the inputs have shape {tuple(expected_shape)}."
+        )
+
+
+def centered_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Encoder positions `p - (L - 1) // 2` over each sample's real tokens (L = its unpadded length), wherever the
+    padding is; padded slots get position 0."""
+    attention_mask = attention_mask.long()
+    lengths = attention_mask.sum(-1, keepdim=True)
+    positions = attention_mask.cumsum(-1) - 1 - (lengths - 1) // 2
+    return positions * attention_mask
+
+
+class MuEncoder(MuPreTrainedModel):
+    _can_record_outputs = {"attentions": MuSelfAttention, "hidden_states": MuEncoderLayer}
+
+    def __init__(self, config: MuConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList([MuEncoderLayer(config, layer_idx) for layer_idx in range(config.encoder_layers)])
+        self.norm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = MuRotaryEmbedding(config)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    @merge_with_config_defaults
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutput:
+        r"""
+        attention_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
+            1 for real tokens, 0 for padding. Defaults to the non-`pad_token_id` positions of `input_ids`.
+        position_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            RoPE positions; defaults to positions centered on each sample's unpadded length.
+        inputs_embeds (`torch.Tensor` of shape `(batch_size, sequence_length, hidden_size)`, *optional*):
+            Embeddings to encode instead of `input_ids` (e.g. text with image features merged in).
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        kwargs.pop("past_key_values", None)
+
+        if inputs_embeds is None:
+            _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+            inputs_embeds = self.embed_tokens(input_ids)
+        elif inputs_embeds.shape[1] == 0:
+            raise ValueError("`inputs_embeds` is empty: give at least one position per sequence.")
+
+        if attention_mask is None:
+            if input_ids is not None and self.config.pad_token_id is not None:
+                attention_mask = (input_ids != self.config.pad_token_id).long()
+            else:
+                attention_mask = torch.ones(inputs_embeds.shape[:2], device=inputs_embeds.device, dtype=torch.long)
+        _check_attention_mask(attention_mask, inputs_embeds.shape[:2], "attention_mask")
+        sequence_lengths = attention_mask.sum(-1)
+        if not torch.compiler.is_compiling() and bool((sequence_lengths == 0).any()):
+            empty = (sequence_lengths == 0).nonzero().flatten().tolist()
+            raise ValueError(f"Input sequence(s) {empty} have no tokens: the attention mask masks every position.")
+
+        if position_ids is None:
+            position_ids = centered_position_ids(attention_mask)
+
+        self_attn_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=inputs_embeds, attention_mask=attention_mask
+        )
+        position_embeddings = self.rotary_emb(inputs_embeds, position_ids, sequence_lengths)
+
+        hidden_states = inputs_embeds
+        for encoder_layer in self.layers:
+            hidden_states = encoder_layer(hidden_states, position_embeddings, self_attn_mask, **kwargs)
+        hidden_states = self.norm(hidden_states)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class MuDecoder(MuPreTrainedModel):
+    _can_record_outputs = {
+        "attentions": OutputRecorder(MuSelfAttention, index=1),
+        "cross_attentions": OutputRecorder(MuCrossAttention, index=1),
+        "hidden_states": MuDecoderLayer,
+    }
+
+    def __init__(self, config: MuConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList([MuDecoderLayer(config, layer_idx) for layer_idx in range(config.decoder_layers)])
+        self.norm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = MuRotaryEmbedding(config)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    @merge_with_config_defaults
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPastAndCrossAttentions:
+        r"""
+        position_ids (`torch.LongTensor` of shape `(batch_size, target_sequence_length)`, *optional*):
+            RoPE positions; default to `0, 1, ...` from the decoder start token, continuing after the cached tokens.
+        encoder_hidden_states (`torch.Tensor` of shape `(batch_size, source_sequence_length, hidden_size)`):
+            Output of the encoder, attended to by cross-attention.
+        encoder_attention_mask (`torch.Tensor` of shape `(batch_size, source_sequence_length)`, *optional*):
+            Padding mask of the encoder input.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of decoder_input_ids or decoder_inputs_embeds")
+        if encoder_hidden_states is None:
+            raise ValueError("The decoder needs `encoder_hidden_states`: run the encoder first.")
+
+        if use_cache and past_key_values is None and not self.training:
+            past_key_values = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache())
+        past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if inputs_embeds is None:
+            if past_seen_tokens == 0:  # ids the model generated itself need no check on every step
+                _check_token_ids(input_ids, self.config.vocab_size, "decoder_input_ids")
+            inputs_embeds = self.embed_tokens(input_ids)
+        if attention_mask is not None:
+            _check_attention_mask(
+                attention_mask, (inputs_embeds.shape[0], past_seen_tokens + inputs_embeds.shape[1]), "decoder_attention_mask"
+            )
+        if encoder_attention_mask is not None:
+            _check_attention_mask(encoder_attention_mask, encoder_hidden_states.shape[:2], "attention_mask")
+
+        if position_ids is None:
+            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens
+            position_ids = position_ids.unsqueeze(0)
+
+        self_attn_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values.self_attention_cache if past_key_values is not None else None,
+            position_ids=position_ids,
+        )
+        cross_attn_mask = create_bidirectional_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=encoder_attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+        )
+        decoder_lengths = None
+        if self.config.rope_scaling_factor > 1.0:
+            decoder_lengths = torch.full(
+                (inputs_embeds.shape[0],), past_seen_tokens + inputs_embeds.shape[1], device=inputs_embeds.device
+            )
+        position_embeddings = self.rotary_emb(inputs_embeds, position_ids, decoder_lengths)
+
+        hidden_states = inputs_embeds
+        for decoder_layer in self.layers:
+            hidden_states = decoder_layer(
+                hidden_states,
+                position_embeddings,
+                self_attn_mask,
+                encoder_hidden_states,
+                cross_attn_mask,
+                past_key_values=past_key_values,
+                **kwargs,
+            )
+        hidden_states = self.norm(hidden_states)
+        return BaseModelOutputWithPastAndCrossAttentions(
+            last_hidden_state=hidden_states, past_key_values=past_key_values if use_cache else None
+        )
+
+
+class MuModel(MuPreTrainedModel):
+    _tied_weights_keys = {
+        "encoder.embed_tokens.weight": "shared.weight",
+        "decoder.embed_tokens.weight": "shared.weight",
+    }
+
+    def __init__(self, config: MuConfig):
+        super().__init__(config)
+        self.shared = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.encoder = MuEncoder(config)
+        self.decoder = MuDecoder(config)
+        self.post_init()
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        # The encoder and decoder always share one embedding; `tie_word_embeddings` only governs the LM head.
+        if all_submodels:
+            return super().get_expanded_tied_weights_keys(all_submodels=True)
+        return dict(self._tied_weights_keys)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
+        self.shared = new_embeddings
+        self.encoder.embed_tokens = new_embeddings
+        self.decoder.embed_tokens = new_embeddings
+
+    def get_encoder(self, modality: str | None = None) -> MuEncoder:
+        return self.encoder
+
+    def get_decoder(self) -> MuDecoder:
+        return self.decoder
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        decoder_position_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> Seq2SeqModelOutput:
+        r"""
+        decoder_position_ids (`torch.LongTensor` of shape `(batch_size, target_sequence_length)`, *optional*):
+            RoPE positions of the decoder inputs; default to `0, 1, ...` continuing after the cached tokens.
+        """
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                inputs_embeds=inputs_embeds,
+                **kwargs,
+            )
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(*encoder_outputs)
+        encoder_hidden_states = encoder_outputs.last_hidden_state
+
+        if attention_mask is None and input_ids is not None and self.config.pad_token_id is not None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+
+        decoder_outputs = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            position_ids=decoder_position_ids,
+            inputs_embeds=decoder_inputs_embeds,
+            past_key_values=past_key_values,
+            encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=attention_mask,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+        return Seq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+        )
+
+
+class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
+
+    def __init__(self, config: MuConfig):
+        super().__init__(config)
+        self.model = MuModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=config.lm_head_bias)
+        # labels are already aligned with the decoder inputs: no second shift in the loss
+        self.loss_type = "ForMaskedLM"
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
+        self.model.set_input_embeddings(new_embeddings)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head = new_embeddings
+
+    def get_encoder(self, modality: str | None = None) -> MuEncoder:
+        return self.model.get_encoder()
+
+    def get_decoder(self) -> MuDecoder:
+        return self.model.get_decoder()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        decoder_position_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> Seq2SeqLMOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, target_sequence_length)`, *optional*):
+            Target token ids; -100 marks positions left out of the loss. Without `decoder_input_ids`, the decoder
+            is fed `labels` shifted right behind `decoder_start_token_id`.
+        logits_to_keep (`int` or `torch.Tensor`, *optional*):
+            Compute logits for the last `logits_to_keep` positions only (0 = all), or for the given indices.
+        """
+        if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
+            decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+
+        outputs: Seq2SeqModelOutput = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            decoder_position_ids=decoder_position_ids,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+        hidden_states = outputs.last_hidden_state
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
+
+        return Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+        )
+
+
+__all__ = ["MuPreTrainedModel", "MuEncoder", "MuDecoder", "MuModel", "MuForConditionalGeneration"]
