@@ -10,7 +10,6 @@ TORCH_SPEC ?= torch==2.13.0
 
 $(BIN)/mu: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	@if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"; fi
 	$(BIN)/python -m pip install --quiet -e ".[train,vision,dev]"
 	@touch $@

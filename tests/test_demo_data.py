@@ -17,7 +17,9 @@ def test_answers_are_spans_of_the_context_and_some_questions_are_unanswerable():
         if not answers["text"]:
             unanswerable += 1
             # the asked relation is stated nowhere in the context
-            relation = next(r for r, (_, question, _) in RELATIONS.items() if question.split("{")[0] in row["question"])
+            relation = next(
+                r for r, (_, question, _) in RELATIONS.items() if question.split("{")[0] in row["question"]
+            )
             assert not any(value in row["context"] for value in RELATIONS[relation][2])
             continue
         (text,), (start,) = answers["text"], answers["answer_start"]

@@ -64,10 +64,15 @@ def test_beam_search_returns_sequences_ranked_by_score(model):
     assert out.sequences.shape[0] == 6
     scores = out.sequences_scores.view(2, 3)
     assert torch.all(scores[:, :-1] >= scores[:, 1:])
-    greedy = model.generate(random_ids(2, 8), max_new_tokens=8, do_sample=False, output_scores=True, return_dict_in_generate=True)
+    greedy = model.generate(
+        random_ids(2, 8), max_new_tokens=8, do_sample=False, output_scores=True, return_dict_in_generate=True
+    )
     # the best beam is at least as likely as the greedy path under length-normalised log-probability
     greedy_logprob = torch.stack(
-        [torch.log_softmax(s, -1).gather(1, t[:, None])[:, 0] for s, t in zip(greedy.scores, greedy.sequences[:, 1:].T)]
+        [
+            torch.log_softmax(s, -1).gather(1, t[:, None])[:, 0]
+            for s, t in zip(greedy.scores, greedy.sequences[:, 1:].T)
+        ]
     ).sum(0) / len(greedy.scores)
     assert torch.all(scores[:, 0] >= greedy_logprob - 1e-4)
 
@@ -163,7 +168,9 @@ def test_padded_batch_equals_each_prompt_alone(side):
             torch.testing.assert_close(batched[i], alone[0], atol=1e-5, rtol=0)
 
     greedy = tiny_model()
-    batched_out = greedy.generate(batch, attention_mask=mask, max_new_tokens=MAX_NEW, min_new_tokens=MAX_NEW, do_sample=False)
+    batched_out = greedy.generate(
+        batch, attention_mask=mask, max_new_tokens=MAX_NEW, min_new_tokens=MAX_NEW, do_sample=False
+    )
     for i, prompt in enumerate(prompts):
         alone = greedy.generate(prompt[None], max_new_tokens=MAX_NEW, min_new_tokens=MAX_NEW, do_sample=False)
         assert torch.equal(batched_out[i], alone[0])
@@ -272,14 +279,22 @@ def test_ntk_scaling_changes_nothing_within_the_training_length_and_padding_stay
     short, long = random_ids(1, 20), random_ids(1, 60, seed=1)  # max_position_embeddings is 32
     decoder_ids = torch.tensor([[1, 5, 6]])
     with torch.no_grad():
-        logits = {name: m(input_ids=short, decoder_input_ids=decoder_ids).logits for name, m in {"base": base, **scaled}.items()}
+        logits = {
+            name: m(input_ids=short, decoder_input_ids=decoder_ids).logits
+            for name, m in {"base": base, **scaled}.items()
+        }
         torch.testing.assert_close(logits["v1"], logits["base"], atol=1e-6, rtol=0)
         torch.testing.assert_close(logits["v2"], logits["base"], atol=1e-6, rtol=0)
-        long_logits = {name: m(input_ids=long, decoder_input_ids=decoder_ids).logits for name, m in {"base": base, **scaled}.items()}
+        long_logits = {
+            name: m(input_ids=long, decoder_input_ids=decoder_ids).logits
+            for name, m in {"base": base, **scaled}.items()
+        }
         assert (long_logits["v1"] - long_logits["base"]).abs().max() > 1e-4
         assert (long_logits["v1"] - long_logits["v2"]).abs().max() > 1e-4
         batch, mask = _padded_batch([short[0], long[0]])
-        batched = scaled["v1"](input_ids=batch, attention_mask=mask, decoder_input_ids=decoder_ids.expand(2, -1)).logits
+        batched = scaled["v1"](
+            input_ids=batch, attention_mask=mask, decoder_input_ids=decoder_ids.expand(2, -1)
+        ).logits
         short_alone = scaled["v1"](input_ids=short, decoder_input_ids=decoder_ids).logits
     torch.testing.assert_close(batched[0], short_alone[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(batched[1], long_logits["v1"][0], atol=1e-5, rtol=0)
@@ -338,7 +353,9 @@ class TestBadInput:
             )
 
     def test_mismatched_attention_mask(self, model):
-        with pytest.raises(ValueError, match=r"`attention_mask` has shape \(1, 3\), but the inputs have shape \(1, 4\)"):
+        with pytest.raises(
+            ValueError, match=r"`attention_mask` has shape \(1, 3\), but the inputs have shape \(1, 4\)"
+        ):
             model(input_ids=random_ids(1, 4), attention_mask=torch.ones(1, 3), decoder_input_ids=torch.tensor([[1]]))
         with pytest.raises(ValueError, match="`decoder_attention_mask` has shape"):
             model(

@@ -22,7 +22,13 @@ def _logits(model, inputs, decoder_ids):
 def test_save_writes_safetensors_code_and_generation_config(tmp_path, model):
     model.save_pretrained(tmp_path)
     files = set(os.listdir(tmp_path))
-    assert {"model.safetensors", "config.json", "generation_config.json", "modeling_mu.py", "configuration_mu.py"} <= files
+    assert {
+        "model.safetensors",
+        "config.json",
+        "generation_config.json",
+        "modeling_mu.py",
+        "configuration_mu.py",
+    } <= files
     assert not any(name.endswith((".bin", ".pt")) for name in files)
     generation = json.loads((tmp_path / "generation_config.json").read_text())
     assert (generation["bos_token_id"], generation["eos_token_id"]) == (1, 2)

@@ -9,6 +9,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 from .configuration_mu import MuConfig
 from .modeling_mu import MuDecoder, MuEncoder, MuForConditionalGeneration, MuModel, MuPreTrainedModel
+from .prompts import format_qa_prompt
 
 __version__ = "0.1.0"
 
@@ -27,4 +28,5 @@ __all__ = [
     "MuDecoder",
     "MuModel",
     "MuForConditionalGeneration",
+    "format_qa_prompt",
 ]

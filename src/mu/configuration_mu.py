@@ -116,12 +116,15 @@ class MuConfig(PreTrainedConfig):
             )
         if self.head_dim % 2 != 0:
             raise ValueError(
-                f"RoPE needs an even head dimension, but `attention_hidden_size / num_attention_heads` is {self.head_dim}."
+                "RoPE needs an even head dimension, but `attention_hidden_size / num_attention_heads` is "
+                f"{self.head_dim}."
             )
         if self.rope_theta <= 0:
             raise ValueError(f"`rope_theta` must be positive, got {self.rope_theta}.")
         if self.rope_scaling_factor < 1.0:
-            raise ValueError(f"`rope_scaling_factor` must be >= 1.0 (1.0 disables NTK scaling), got {self.rope_scaling_factor}.")
+            raise ValueError(
+                f"`rope_scaling_factor` must be >= 1.0 (1.0 disables NTK scaling), got {self.rope_scaling_factor}."
+            )
         if self.rope_ntk_variant not in ROPE_NTK_VARIANTS:
             raise ValueError(f"`rope_ntk_variant` must be one of {ROPE_NTK_VARIANTS}, got {self.rope_ntk_variant!r}.")
         for name in ("dropout", "attention_dropout"):

@@ -376,7 +376,9 @@ class MuPreTrainedModel(PreTrainedModel):
         decoder_start_token_id = self.config.decoder_start_token_id
         pad_token_id = self.config.pad_token_id
         if decoder_start_token_id is None or pad_token_id is None:
-            raise ValueError("`config.decoder_start_token_id` and `config.pad_token_id` must be set to train on labels.")
+            raise ValueError(
+                "`config.decoder_start_token_id` and `config.pad_token_id` must be set to train on labels."
+            )
         shifted = labels.new_full(labels.shape, pad_token_id)
         shifted[..., 1:] = labels[..., :-1]
         shifted[..., 0] = decoder_start_token_id
@@ -555,7 +557,9 @@ class MuDecoder(MuPreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids)
         if attention_mask is not None:
             _check_attention_mask(
-                attention_mask, (inputs_embeds.shape[0], past_seen_tokens + inputs_embeds.shape[1]), "decoder_attention_mask"
+                attention_mask,
+                (inputs_embeds.shape[0], past_seen_tokens + inputs_embeds.shape[1]),
+                "decoder_attention_mask",
             )
         if encoder_attention_mask is not None:
             _check_attention_mask(encoder_attention_mask, encoder_hidden_states.shape[:2], "attention_mask")

@@ -4,7 +4,9 @@
 from pathlib import Path
 
 
-def plot_loss_curves(log_history: list[dict], path: str | Path, keys: tuple[str, ...] = ("loss",), title: str = "") -> Path:
+def plot_loss_curves(
+    log_history: list[dict], path: str | Path, keys: tuple[str, ...] = ("loss",), title: str = ""
+) -> Path:
     """Draws each logged `key` against the optimizer step into a PNG at `path`."""
     import matplotlib
 

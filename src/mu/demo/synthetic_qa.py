@@ -30,7 +30,9 @@ def _invent_name(rng: random.Random) -> str:
 def make_example(rng: random.Random, example_id: str, unanswerable_rate: float) -> dict:
     """One context of two to four shuffled facts about an invented person, and one question about that person."""
     person = _invent_name(rng)
-    stated = {relation: rng.choice(RELATIONS[relation][2]) for relation in rng.sample(sorted(RELATIONS), rng.randint(2, 4))}
+    stated = {
+        relation: rng.choice(RELATIONS[relation][2]) for relation in rng.sample(sorted(RELATIONS), rng.randint(2, 4))
+    }
     facts = [RELATIONS[relation][0].format(name=person, value=value) for relation, value in stated.items()]
     rng.shuffle(facts)
     context = " ".join(facts)
