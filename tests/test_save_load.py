@@ -101,7 +101,7 @@ def test_remote_code_loads_in_a_process_where_mu_cannot_be_imported(tmp_path, mo
         from transformers import AutoModelForSeq2SeqLM
         model = AutoModelForSeq2SeqLM.from_pretrained({str(model_dir)!r}, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
-        data = torch.load({str(tmp_path / "inputs.pt")!r})
+        data = torch.load({str(tmp_path / "inputs.pt")!r}, weights_only=True)
         with torch.no_grad():
             logits = model(input_ids=data["inputs"], decoder_input_ids=data["decoder_ids"]).logits
         torch.save(logits, {str(tmp_path / "logits.pt")!r})
@@ -111,4 +111,4 @@ def test_remote_code_loads_in_a_process_where_mu_cannot_be_imported(tmp_path, mo
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert torch.equal(torch.load(tmp_path / "logits.pt"), expected)
+    assert torch.equal(torch.load(tmp_path / "logits.pt", weights_only=True), expected)

@@ -163,8 +163,9 @@ def eager_attention_forward(
     return attn_output, attn_weights
 
 
-class MuSelfAttention(nn.Module):
-    """Grouped-query self-attention with RoPE: bidirectional in the encoder, causal and cached in the decoder."""
+class MuAttention(nn.Module):
+    """Grouped-query attention projections (attention width `attention_hidden_size`, which may differ from the
+    hidden size) and the dispatch to the configured attention implementation."""
 
     def __init__(self, config: MuConfig, layer_idx: int, is_causal: bool):
         super().__init__()
@@ -182,27 +183,18 @@ class MuSelfAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
         self.o_proj = nn.Linear(config.attention_hidden_size, config.hidden_size, bias=config.attention_bias)
 
-    def forward(
+    def _project(self, projection: nn.Linear, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`(batch, seq, hidden)` -> `(batch, heads, seq, head_dim)`."""
+        return projection(hidden_states).view(*hidden_states.shape[:-1], -1, self.head_dim).transpose(1, 2)
+
+    def _attend(
         self,
-        hidden_states: torch.Tensor,
-        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        query_states: torch.Tensor,
+        key_states: torch.Tensor,
+        value_states: torch.Tensor,
         attention_mask: torch.Tensor | None,
-        past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        input_shape = hidden_states.shape[:-1]
-        hidden_shape = (*input_shape, -1, self.head_dim)
-
-        query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-        key_states = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-        value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-
-        cos, sin = position_embeddings
-        query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
-
-        if past_key_values is not None:
-            key_states, value_states = past_key_values.update(key_states, value_states, self.layer_idx)
-
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
         )
@@ -216,31 +208,39 @@ class MuSelfAttention(nn.Module):
             scaling=self.scaling,
             **kwargs,
         )
-
-        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
-        attn_output = self.o_proj(attn_output)
-        return attn_output, attn_weights
+        attn_output = attn_output.reshape(*attn_output.shape[:2], -1).contiguous()
+        return self.o_proj(attn_output), attn_weights
 
 
-class MuCrossAttention(nn.Module):
-    """Grouped-query attention from the decoder over the encoder output, without RoPE. Its keys and values are
-    projected once per sequence and kept in the cross-attention cache."""
+class MuSelfAttention(MuAttention):
+    """Self-attention with RoPE: bidirectional in the encoder, causal and cached in the decoder."""
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        attention_mask: torch.Tensor | None,
+        past_key_values: Cache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        query_states = self._project(self.q_proj, hidden_states)
+        key_states = self._project(self.k_proj, hidden_states)
+        value_states = self._project(self.v_proj, hidden_states)
+
+        cos, sin = position_embeddings
+        query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
+
+        if past_key_values is not None:
+            key_states, value_states = past_key_values.update(key_states, value_states, self.layer_idx)
+        return self._attend(query_states, key_states, value_states, attention_mask, **kwargs)
+
+
+class MuCrossAttention(MuAttention):
+    """Attention from the decoder over the encoder output, without RoPE. Its keys and values are projected once
+    per sequence and kept in the cross-attention cache."""
 
     def __init__(self, config: MuConfig, layer_idx: int):
-        super().__init__()
-        self.config = config
-        self.layer_idx = layer_idx
-        self.is_causal = False
-        self.head_dim = config.head_dim
-        self.num_key_value_groups = config.num_attention_heads // config.num_key_value_heads
-        self.scaling = self.head_dim**-0.5
-        self.attention_dropout = config.attention_dropout
-
-        kv_size = config.num_key_value_heads * self.head_dim
-        self.q_proj = nn.Linear(config.hidden_size, config.attention_hidden_size, bias=config.attention_bias)
-        self.k_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
-        self.v_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
-        self.o_proj = nn.Linear(config.attention_hidden_size, config.hidden_size, bias=config.attention_bias)
+        super().__init__(config, layer_idx, is_causal=False)
 
     def forward(
         self,
@@ -250,41 +250,20 @@ class MuCrossAttention(nn.Module):
         past_key_values: EncoderDecoderCache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        input_shape = hidden_states.shape[:-1]
-        hidden_shape = (*input_shape, -1, self.head_dim)
-        query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        query_states = self._project(self.q_proj, hidden_states)
 
-        is_updated = past_key_values is not None and past_key_values.is_updated.get(self.layer_idx, False)
-        if is_updated:
+        if past_key_values is not None and past_key_values.is_updated.get(self.layer_idx, False):
             cache_layer = past_key_values.cross_attention_cache.layers[self.layer_idx]
             key_states, value_states = cache_layer.keys, cache_layer.values
         else:
-            encoder_hidden_shape = (*encoder_hidden_states.shape[:-1], -1, self.head_dim)
-            key_states = self.k_proj(encoder_hidden_states).view(encoder_hidden_shape).transpose(1, 2)
-            value_states = self.v_proj(encoder_hidden_states).view(encoder_hidden_shape).transpose(1, 2)
+            key_states = self._project(self.k_proj, encoder_hidden_states)
+            value_states = self._project(self.v_proj, encoder_hidden_states)
             if past_key_values is not None:
                 key_states, value_states = past_key_values.cross_attention_cache.update(
                     key_states, value_states, self.layer_idx
                 )
                 past_key_values.is_updated[self.layer_idx] = True
-
-        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        attn_output, attn_weights = attention_interface(
-            self,
-            query_states,
-            key_states,
-            value_states,
-            attention_mask,
-            dropout=self.attention_dropout if self.training else 0.0,
-            scaling=self.scaling,
-            **kwargs,
-        )
-
-        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
-        attn_output = self.o_proj(attn_output)
-        return attn_output, attn_weights
+        return self._attend(query_states, key_states, value_states, attention_mask, **kwargs)
 
 
 class MuEncoderLayer(GradientCheckpointingLayer):

@@ -116,7 +116,7 @@ def run_demo(settings: DemoSettings) -> dict[str, dict[str, float]]:
     print(f"held-out before training: exact match {before['exact_match']:.1f}, F1 {before['f1']:.1f}")
 
     args = Seq2SeqTrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
+        output_dir=str(output_dir / "trainer"),
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
@@ -140,7 +140,8 @@ def run_demo(settings: DemoSettings) -> dict[str, dict[str, float]]:
     )
     trainer.train()
 
-    trainer.save_model(str(output_dir))
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
     plot = plot_loss_curves(trainer.state.log_history, output_dir / "loss_curve.png", title="Mu demo: training loss")
 
     reloaded = AutoModelForSeq2SeqLM.from_pretrained(output_dir)
