@@ -367,3 +367,17 @@ class TestBadInput:
     def test_both_or_neither_of_ids_and_embeddings(self, model):
         with pytest.raises(ValueError, match="exactly one of input_ids or inputs_embeds"):
             model(decoder_input_ids=torch.tensor([[1]]))
+
+
+def test_padding_is_masked_by_default_in_encoder_and_cross_attention():
+    model = tiny_model(initializer_range=0.05)
+    padded = torch.tensor([[5, 6, 7, 0, 0]])
+    decoder_ids = torch.tensor([[1, 8]])
+    with torch.no_grad():
+        implicit = model(input_ids=padded, decoder_input_ids=decoder_ids).logits
+        explicit = model(input_ids=padded, attention_mask=(padded != 0).long(), decoder_input_ids=decoder_ids).logits
+        unmasked = model(
+            input_ids=padded, attention_mask=torch.ones_like(padded), decoder_input_ids=decoder_ids
+        ).logits
+    torch.testing.assert_close(implicit, explicit, atol=0, rtol=0)
+    assert (implicit - unmasked).abs().max() > 1e-4

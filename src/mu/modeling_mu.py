@@ -409,6 +409,16 @@ def _check_attention_mask(attention_mask: torch.Tensor, expected_shape: torch.Si
         )
 
 
+def default_attention_mask(
+    input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor, pad_token_id: int | None
+) -> torch.Tensor:
+    """The mask used when none is given: the non-padding positions of `input_ids`, or every position of
+    `inputs_embeds`."""
+    if input_ids is not None and pad_token_id is not None:
+        return (input_ids != pad_token_id).long()
+    return torch.ones(inputs_embeds.shape[:2], device=inputs_embeds.device, dtype=torch.long)
+
+
 def centered_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """Encoder positions `p - (L - 1) // 2` over each sample's real tokens (L = its unpadded length), wherever the
     padding is; padded slots get position 0."""
@@ -459,10 +469,7 @@ class MuEncoder(MuPreTrainedModel):
             raise ValueError("`inputs_embeds` is empty: give at least one position per sequence.")
 
         if attention_mask is None:
-            if input_ids is not None and self.config.pad_token_id is not None:
-                attention_mask = (input_ids != self.config.pad_token_id).long()
-            else:
-                attention_mask = torch.ones(inputs_embeds.shape[:2], device=inputs_embeds.device, dtype=torch.long)
+            attention_mask = default_attention_mask(input_ids, inputs_embeds, self.config.pad_token_id)
         _check_attention_mask(attention_mask, inputs_embeds.shape[:2], "attention_mask")
         sequence_lengths = attention_mask.sum(-1)
         if not torch.compiler.is_compiling() and bool((sequence_lengths == 0).any()):
@@ -649,8 +656,8 @@ class MuModel(MuPreTrainedModel):
             encoder_outputs = BaseModelOutput(*encoder_outputs)
         encoder_hidden_states = encoder_outputs.last_hidden_state
 
-        if attention_mask is None and input_ids is not None and self.config.pad_token_id is not None:
-            attention_mask = (input_ids != self.config.pad_token_id).long()
+        if attention_mask is None and input_ids is not None:  # the encoder masked padding; cross-attention must too
+            attention_mask = default_attention_mask(input_ids, encoder_hidden_states, self.config.pad_token_id)
 
         decoder_outputs = self.decoder(
             input_ids=decoder_input_ids,
