@@ -32,13 +32,13 @@ def tiny_config(**overrides) -> MuConfig:
     return MuConfig(**{**TINY, **overrides})
 
 
-def tiny_model(seed: int = 0, **overrides) -> MuForConditionalGeneration:
-    """A tiny Mu in eval mode. A wide initialisation and an untied head give varied greedy outputs (a tied
-    random model tends to repeat the token it just read)."""
+def tiny_model(seed: int = 0, model_class: type = MuForConditionalGeneration, **overrides):
+    """A tiny Mu (or its decoder-only twin, `model_class=MuForCausalLM`) in eval mode. A wide initialisation and an
+    untied head give varied greedy outputs (a tied random model tends to repeat the token it just read)."""
     torch.manual_seed(seed)
     overrides.setdefault("initializer_range", 0.3)
     overrides.setdefault("tie_word_embeddings", False)
-    return MuForConditionalGeneration(tiny_config(**overrides)).eval()
+    return model_class(tiny_config(**overrides)).eval()
 
 
 @pytest.fixture

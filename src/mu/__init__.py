@@ -5,10 +5,18 @@ Importing `mu` registers Mu with the transformers Auto classes, and marks its cl
 writes the model code next to the weights (loadable with `trust_remote_code=True` where `mu` is not installed).
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
 from .configuration_mu import MuConfig
-from .modeling_mu import MuDecoder, MuEncoder, MuForConditionalGeneration, MuModel, MuPreTrainedModel
+from .modeling_mu import (
+    MuDecoder,
+    MuDecoderOnlyModel,
+    MuEncoder,
+    MuForCausalLM,
+    MuForConditionalGeneration,
+    MuModel,
+    MuPreTrainedModel,
+)
 from .prompts import format_qa_prompt
 
 __version__ = "0.1.0"
@@ -16,10 +24,12 @@ __version__ = "0.1.0"
 AutoConfig.register(MuConfig.model_type, MuConfig)
 AutoModel.register(MuConfig, MuModel)
 AutoModelForSeq2SeqLM.register(MuConfig, MuForConditionalGeneration)
+AutoModelForCausalLM.register(MuConfig, MuForCausalLM)
 
 MuConfig.register_for_auto_class()
 MuModel.register_for_auto_class("AutoModel")
 MuForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+MuForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
 __all__ = [
     "MuConfig",
@@ -28,5 +38,7 @@ __all__ = [
     "MuDecoder",
     "MuModel",
     "MuForConditionalGeneration",
+    "MuDecoderOnlyModel",
+    "MuForCausalLM",
     "format_qa_prompt",
 ]

@@ -1,5 +1,5 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The `mu` command line: `mu generate`, `mu demo`."""
+"""The `mu` command line: `mu generate`, `mu demo`, `mu benchmark`, `mu convert`."""
 
 import argparse
 import sys
@@ -101,11 +101,63 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_benchmark_parser(subparsers) -> None:
+    from .benchmarks.generation import add_benchmark_arguments
+
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="time generation of Mu against its decoder-only twin, no-cache decoding, T5 and Qwen3",
+        description="Generation benchmark at the paper's 330M size (random weights): first-token latency, decode "
+        "tokens/s, end-to-end time, peak memory and FLOPs over input lengths, with the machine's GEMM and "
+        "weight-streaming roof measured in the same run. Writes JSON, a markdown table and a PNG.",
+    )
+    add_benchmark_arguments(parser)
+    parser.set_defaults(func=_run_benchmark)
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .benchmarks.generation import run_benchmark, settings_from_arguments
+
+    results = run_benchmark(settings_from_arguments(args))
+    print(Path(results["files"][1]).read_text())
+    return 0
+
+
+def _add_convert_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert a reference checkpoint (microsoft/encoder-decoder-slm) into a Hugging Face folder",
+        description="Convert a checkpoint of the reference Mu code into config.json + safetensors + "
+        "generation_config.json + tokenizer + model card, loadable with AutoModelForSeq2SeqLM.",
+    )
+    parser.add_argument("path", help="the reference model.pt (--source text) or vision folder (--source vision)")
+    parser.add_argument("--source", required=True, choices=("text", "vision"))
+    parser.add_argument("--tokenizer", required=True, help="folder of the tokenizer the model was trained with")
+    parser.add_argument("--output", required=True, help="folder to write")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--push-to-hub", metavar="REPO", help="also upload the folder to this Hub repo")
+    parser.set_defaults(func=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    import torch
+
+    from .convert_mu_original_checkpoint import convert
+
+    model = convert(args.source, args.path, args.tokenizer, args.output, getattr(torch, args.dtype), args.push_to_hub)
+    print(f"Wrote {args.output}: {model.num_parameters() / 1e6:.2f}M parameters")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mu", description="Mu: small encoder-decoder language models.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate_parser(subparsers)
     _add_demo_parser(subparsers)
+    _add_benchmark_parser(subparsers)
+    _add_convert_parser(subparsers)
     return parser
 
 

@@ -1,6 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
 """Mu model configuration."""
 
+import copy
+
 from huggingface_hub.dataclasses import strict
 from transformers.configuration_utils import PreTrainedConfig
 
@@ -38,6 +40,9 @@ class MuConfig(PreTrainedConfig):
         dropout (`float`, defaults to 0.1): Dropout on the MLP output during training.
         attention_dropout (`float`, defaults to 0.1): Dropout on the attention probabilities during training.
         initializer_range (`float`, defaults to 0.02): Standard deviation of the weight initialisation.
+
+    A decoder-only config (`is_encoder_decoder=False`, made by [`~MuConfig.decoder_only`] for the
+    [`MuForCausalLM`] twin) has a single causal stack of `num_hidden_layers` (alias of `encoder_layers`) blocks.
 
     ```python
     >>> from mu import MuConfig, MuForConditionalGeneration
@@ -88,6 +93,17 @@ class MuConfig(PreTrainedConfig):
     @property
     def head_dim(self) -> int:
         return self.attention_hidden_size // self.num_attention_heads
+
+    def decoder_only(self) -> "MuConfig":
+        """The config of the decoder-only twin: the same blocks and widths, with the encoder's and the decoder's
+        layers in one causal stack of `encoder_layers + decoder_layers` blocks. A decoder-only config is returned
+        unchanged."""
+        if not self.is_encoder_decoder:
+            return self
+        twin = copy.deepcopy(self)
+        twin.is_encoder_decoder = False
+        twin.num_hidden_layers = self.encoder_layers + self.decoder_layers
+        return twin
 
     def validate_architecture(self):
         """Part of `@strict` validation: every size must be usable, and the heads must tile the attention width."""

@@ -12,7 +12,9 @@ from transformers.masking_utils import create_bidirectional_mask, create_causal_
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutput,
+    BaseModelOutputWithPast,
     BaseModelOutputWithPastAndCrossAttentions,
+    CausalLMOutputWithPast,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
 )
@@ -267,12 +269,13 @@ class MuCrossAttention(MuAttention):
 
 
 class MuEncoderLayer(GradientCheckpointingLayer):
-    """Pre-norm encoder block: bidirectional self-attention, then MLP."""
+    """Pre-norm block of self-attention, then MLP: bidirectional in the encoder; causal and cached (`is_causal=True`)
+    in the decoder-only twin."""
 
-    def __init__(self, config: MuConfig, layer_idx: int):
+    def __init__(self, config: MuConfig, layer_idx: int, is_causal: bool = False):
         super().__init__()
         self.pre_self_attn_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
-        self.self_attn = MuSelfAttention(config, layer_idx, is_causal=False)
+        self.self_attn = MuSelfAttention(config, layer_idx, is_causal=is_causal)
         self.pre_feedforward_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.mlp = MuMLP(config)
 
@@ -281,11 +284,14 @@ class MuEncoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None,
+        past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
         hidden_states = self.pre_self_attn_layernorm(hidden_states)
-        hidden_states, _ = self.self_attn(hidden_states, position_embeddings, attention_mask, **kwargs)
+        hidden_states, _ = self.self_attn(
+            hidden_states, position_embeddings, attention_mask, past_key_values=past_key_values, **kwargs
+        )
         hidden_states = residual + hidden_states
 
         residual = hidden_states
@@ -403,6 +409,8 @@ def _check_token_ids(input_ids: torch.Tensor, vocab_size: int, name: str) -> Non
 
 
 def _check_attention_mask(attention_mask: torch.Tensor, expected_shape: torch.Size, name: str) -> None:
+    if torch.compiler.is_compiling():
+        return
     if attention_mask.dim() == 2 and attention_mask.shape != expected_shape:
         raise ValueError(
             f"`{name}` has shape {tuple(attention_mask.shape)}, but the inputs have shape {tuple(expected_shape)}."
@@ -426,6 +434,22 @@ def centered_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     lengths = attention_mask.sum(-1, keepdim=True)
     positions = attention_mask.cumsum(-1) - 1 - (lengths - 1) // 2
     return positions * attention_mask
+
+
+def causal_position_ids(inputs_embeds: torch.Tensor, past_seen_tokens: int) -> torch.Tensor:
+    """Positions `0, 1, ...` of causal inputs, continuing after the cached tokens."""
+    return (torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens).unsqueeze(0)
+
+
+def causal_sequence_lengths(
+    config: MuConfig, inputs_embeds: torch.Tensor, past_seen_tokens: int
+) -> torch.Tensor | None:
+    """The lengths NTK scaling sees in a causal stack (the cached tokens plus the new ones); `None` without
+    scaling."""
+    if config.rope_scaling_factor == 1.0:
+        return None
+    length = past_seen_tokens + inputs_embeds.shape[1]
+    return torch.full((inputs_embeds.shape[0],), length, device=inputs_embeds.device)
 
 
 class MuEncoder(MuPreTrainedModel):
@@ -538,7 +562,8 @@ class MuDecoder(MuPreTrainedModel):
             past_key_values = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache())
         past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
         if inputs_embeds is None:
-            if past_seen_tokens == 0:  # ids the model generated itself need no check on every step
+            # ids the model generated itself need no check on every step; a compiled step is never the first one
+            if not torch.compiler.is_compiling() and past_seen_tokens == 0:
                 _check_token_ids(input_ids, self.config.vocab_size, "decoder_input_ids")
             inputs_embeds = self.embed_tokens(input_ids)
         if attention_mask is not None:
@@ -551,8 +576,7 @@ class MuDecoder(MuPreTrainedModel):
             _check_attention_mask(encoder_attention_mask, encoder_hidden_states.shape[:2], "attention_mask")
 
         if position_ids is None:
-            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens
-            position_ids = position_ids.unsqueeze(0)
+            position_ids = causal_position_ids(inputs_embeds, past_seen_tokens)
 
         self_attn_mask = create_causal_mask(
             config=self.config,
@@ -567,12 +591,9 @@ class MuDecoder(MuPreTrainedModel):
             attention_mask=encoder_attention_mask,
             encoder_hidden_states=encoder_hidden_states,
         )
-        decoder_lengths = None
-        if self.config.rope_scaling_factor > 1.0:
-            decoder_lengths = torch.full(
-                (inputs_embeds.shape[0],), past_seen_tokens + inputs_embeds.shape[1], device=inputs_embeds.device
-            )
-        position_embeddings = self.rotary_emb(inputs_embeds, position_ids, decoder_lengths)
+        position_embeddings = self.rotary_emb(
+            inputs_embeds, position_ids, causal_sequence_lengths(self.config, inputs_embeds, past_seen_tokens)
+        )
 
         hidden_states = inputs_embeds
         for decoder_layer in self.layers:
@@ -776,4 +797,159 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         )
 
 
-__all__ = ["MuPreTrainedModel", "MuEncoder", "MuDecoder", "MuModel", "MuForConditionalGeneration"]
+class MuDecoderOnlyModel(MuPreTrainedModel):
+    """The stack of the decoder-only twin: causal blocks of self-attention and MLP with Mu's widths, norms and RoPE,
+    as many as the encoder and the decoder of `config` together (see [`MuConfig.decoder_only`])."""
+
+    _can_record_outputs = {"attentions": OutputRecorder(MuSelfAttention, index=1), "hidden_states": MuEncoderLayer}
+
+    def __init__(self, config: MuConfig):
+        config = config.decoder_only()
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(
+            [MuEncoderLayer(config, layer_idx, is_causal=True) for layer_idx in range(config.num_hidden_layers)]
+        )
+        self.norm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = MuRotaryEmbedding(config)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    @merge_with_config_defaults
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPast:
+        r"""
+        position_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            RoPE positions; default to `0, 1, ...` continuing after the cached tokens.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+
+        if use_cache and past_key_values is None and not self.training:
+            past_key_values = DynamicCache(config=self.config)
+        past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if inputs_embeds is None:
+            if not torch.compiler.is_compiling() and past_seen_tokens == 0:
+                _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+            inputs_embeds = self.embed_tokens(input_ids)
+        if attention_mask is not None:
+            _check_attention_mask(
+                attention_mask, (inputs_embeds.shape[0], past_seen_tokens + inputs_embeds.shape[1]), "attention_mask"
+            )
+        if position_ids is None:
+            position_ids = causal_position_ids(inputs_embeds, past_seen_tokens)
+
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
+        )
+        position_embeddings = self.rotary_emb(
+            inputs_embeds, position_ids, causal_sequence_lengths(self.config, inputs_embeds, past_seen_tokens)
+        )
+
+        hidden_states = inputs_embeds
+        for layer in self.layers:
+            hidden_states = layer(
+                hidden_states, position_embeddings, causal_mask, past_key_values=past_key_values, **kwargs
+            )
+        hidden_states = self.norm(hidden_states)
+        return BaseModelOutputWithPast(
+            last_hidden_state=hidden_states, past_key_values=past_key_values if use_cache else None
+        )
+
+
+class MuForCausalLM(MuPreTrainedModel, GenerationMixin):
+    """
+    The decoder-only twin of Mu (the paper's "decoder-only counterpart"): the same blocks and widths, with all
+    `encoder_layers + decoder_layers` layers in one causal stack (30 for the 330M config) and the LM head on top.
+    Accepts an encoder-decoder [`MuConfig`] and keeps its decoder-only version, as `BartForCausalLM` does.
+    """
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: MuConfig):
+        config = config.decoder_only()
+        super().__init__(config)
+        self.model = MuDecoderOnlyModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=config.lm_head_bias)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
+        self.model.embed_tokens = new_embeddings
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head = new_embeddings
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> CausalLMOutputWithPast:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Next-token targets, aligned with `input_ids` (the loss shifts them); -100 marks ignored positions.
+        logits_to_keep (`int` or `torch.Tensor`, *optional*):
+            Compute logits for the last `logits_to_keep` positions only (0 = all), or for the given indices.
+        """
+        outputs: BaseModelOutputWithPast = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+        hidden_states = outputs.last_hidden_state
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+__all__ = [
+    "MuPreTrainedModel",
+    "MuEncoder",
+    "MuDecoder",
+    "MuModel",
+    "MuForConditionalGeneration",
+    "MuDecoderOnlyModel",
+    "MuForCausalLM",
+]

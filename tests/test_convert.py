@@ -1,0 +1,176 @@
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import AutoModelForSeq2SeqLM, PreTrainedTokenizerFast
+
+from mu.cli import main
+from mu.convert_mu_original_checkpoint import convert_checkpoint
+
+from .fixtures.reference_weights import seeded_reference_state_dict
+
+FIXTURES = Path(__file__).parent / "fixtures" / "reference"
+FIXTURE_NAMES = sorted(path.stem for path in FIXTURES.glob("*.safetensors") if path.stem != "full-size")
+
+
+def write_reference_checkpoint(name: str, path: Path, prefix: str = "") -> tuple[dict, dict]:
+    """Rebuilds the reference `model.pt` of a fixture (its tied head included) and returns the fixture."""
+    tensors = load_file(FIXTURES / f"{name}.safetensors")
+    meta = json.loads((FIXTURES / f"{name}.json").read_text())
+    state_dict = {key.removeprefix("state."): value for key, value in tensors.items() if key.startswith("state.")}
+    state_dict["lm_head.weight"] = state_dict["transformer.wte.weight"]
+    state_dict = {prefix + key: value for key, value in state_dict.items()}
+    torch.save({"model_state_dict": state_dict, "model_config": meta["model_config"]}, path)
+    return tensors, meta
+
+
+def write_tokenizer(folder: Path) -> Path:
+    """A word-level tokenizer small enough for the fixtures' 96-token vocabulary."""
+    words = "the quick brown fox jumps over a lazy dog".split()
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{word: index + 3 for index, word in enumerate(words)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<unk>", bos_token="<s>", eos_token="</s>"
+    ).save_pretrained(folder)
+    return folder
+
+
+def test_there_are_fixtures_for_each_case():
+    assert {"attention-width-gqa2", "gqa4", "multi-head-ntk", "gqa2-ntk"} <= set(FIXTURE_NAMES)
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_converted_model_matches_the_reference(name, tmp_path):
+    fixture, meta = write_reference_checkpoint(name, tmp_path / "model.pt")
+    model = convert_checkpoint("text", tmp_path / "model.pt")
+    with torch.no_grad():
+        encoder_output = model.get_encoder()(input_ids=fixture["input_ids"]).last_hidden_state
+        logits = model(input_ids=fixture["input_ids"], decoder_input_ids=fixture["decoder_input_ids"]).logits
+    torch.testing.assert_close(encoder_output, fixture["encoder_output"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(logits, fixture["logits"], atol=1e-5, rtol=0)
+
+    generated = model.generate(
+        fixture["input_ids"],
+        do_sample=False,
+        max_new_tokens=meta["max_new_tokens"],
+        decoder_start_token_id=meta["bos_token_id"],
+        eos_token_id=meta["eos_token_id"],
+        pad_token_id=meta["eos_token_id"],  # the reference pads finished rows with EOS
+    )
+    expected = fixture["greedy"]
+    assert torch.equal(generated, expected[:, : generated.shape[1]])
+    assert generated.shape[1] == expected.shape[1] or (generated == meta["eos_token_id"]).any(-1).all()
+
+
+def test_wrapper_prefixes_are_removed(tmp_path):
+    fixture, _ = write_reference_checkpoint("gqa4", tmp_path / "model.pt", prefix="module._orig_mod.")
+    model = convert_checkpoint("text", tmp_path / "model.pt")
+    with torch.no_grad():
+        logits = model(input_ids=fixture["input_ids"], decoder_input_ids=fixture["decoder_input_ids"]).logits
+    torch.testing.assert_close(logits, fixture["logits"], atol=1e-5, rtol=0)
+
+
+def test_mu_convert_writes_a_loadable_folder(tmp_path, capsys):
+    fixture, _ = write_reference_checkpoint("attention-width-gqa2", tmp_path / "model.pt")
+    tokenizer_dir = write_tokenizer(tmp_path / "tokenizer")
+    output = tmp_path / "converted"
+    main(["convert", "--source", "text", str(tmp_path / "model.pt"), "--tokenizer", str(tokenizer_dir),
+          "--output", str(output)])  # fmt: skip
+    printed = capsys.readouterr().out
+    for file in ("config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "README.md"):
+        assert (output / file).is_file(), file
+    assert "encoder-decoder-slm" in (output / "README.md").read_text()
+    generation = json.loads((output / "generation_config.json").read_text())
+    assert (generation["decoder_start_token_id"], generation["eos_token_id"]) == (1, 2)
+    model = AutoModelForSeq2SeqLM.from_pretrained(output).eval()
+    assert f"{model.num_parameters() / 1e6:.2f}M parameters" in printed
+    assert model.config.rope_ntk_variant == "v1" and model.config.attention_hidden_size == 24
+    with torch.no_grad():
+        logits = model(input_ids=fixture["input_ids"], decoder_input_ids=fixture["decoder_input_ids"]).logits
+    torch.testing.assert_close(logits, fixture["logits"], atol=1e-5, rtol=0)
+
+
+def test_bfloat16_output(tmp_path):
+    write_reference_checkpoint("gqa4", tmp_path / "model.pt")
+    model = convert_checkpoint("text", tmp_path / "model.pt", dtype=torch.bfloat16)
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.bfloat16}
+
+
+def test_missing_unexpected_and_misshapen_tensors_are_named(tmp_path):
+    write_reference_checkpoint("gqa4", tmp_path / "model.pt")
+    checkpoint = torch.load(tmp_path / "model.pt", weights_only=True)
+    state = checkpoint["model_state_dict"]
+    del state["transformer.e.1.mlp.fc2.bias"]
+    state["transformer.e.0.attn.extra.weight"] = torch.zeros(2)
+    state["transformer.h.0.mlp.fc1.weight"] = torch.zeros(5, 32)
+    torch.save(checkpoint, tmp_path / "broken.pt")
+    with pytest.raises(ValueError) as error:
+        convert_checkpoint("text", tmp_path / "broken.pt")
+    message = str(error.value)
+    assert "missing: model.encoder.layers.1.mlp.fc2.bias" in message
+    assert "unexpected: model.encoder.layers.0.self_attn.extra.weight" in message
+    assert "shape mismatch for model.decoder.layers.0.mlp.fc1.weight: expected (48, 32), got (5, 32)" in message
+
+
+def test_vision_tensors_are_refused_until_the_vision_model_exists(tmp_path):
+    write_reference_checkpoint("gqa4", tmp_path / "model.pt")
+    checkpoint = torch.load(tmp_path / "model.pt", weights_only=True)
+    checkpoint["model_state_dict"]["mm_projector.0.weight"] = torch.zeros(4, 4)
+    checkpoint["model_state_dict"]["image_newline"] = torch.zeros(4)
+    folder = tmp_path / "vision"
+    folder.mkdir()
+    torch.save(checkpoint["model_state_dict"], folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps({**checkpoint["model_config"], "model_type": "llava_mu"}))
+    with pytest.raises(ValueError, match="2 vision tensors .*the vision model, which is not available yet"):
+        convert_checkpoint("vision", folder)
+
+
+def test_files_that_are_not_reference_checkpoints_are_refused(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(
+        ValueError, match="not a reference Mu text checkpoint: expected a dict with 'model_state_dict'"
+    ):
+        convert_checkpoint("text", tmp_path / "other.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="garbage.pt"):
+        convert_checkpoint("text", tmp_path / "garbage.pt")
+    with pytest.raises(ValueError, match="not a reference Mu vision folder"):
+        convert_checkpoint("vision", tmp_path)
+    with pytest.raises(ValueError, match="Unknown source 'audio'"):
+        convert_checkpoint("audio", tmp_path / "other.pt")
+
+
+class NeedsCode:
+    """An object only a full unpickler can rebuild."""
+
+
+def test_pickles_that_need_code_execution_are_refused(tmp_path):
+    with open(tmp_path / "model.pt", "wb") as file:
+        pickle.dump({"model_state_dict": {}, "model_config": NeedsCode()}, file, protocol=2)
+    with pytest.raises(ValueError, match="only unpickle by running code"):
+        convert_checkpoint("text", tmp_path / "model.pt")
+
+
+def test_full_size_checkpoint_converts_and_matches_the_reference(tmp_path):
+    fixture = load_file(FIXTURES / "full-size.safetensors")
+    meta = json.loads((FIXTURES / "full-size.json").read_text())
+    state_dict = seeded_reference_state_dict(meta["model_config"], meta["seed"])
+    torch.save({"model_state_dict": state_dict, "model_config": meta["model_config"]}, tmp_path / "model.pt")
+    del state_dict
+    model = convert_checkpoint("text", tmp_path / "model.pt")
+    assert f"{model.num_parameters() / 1e6:.2f}M" == "332.04M"
+    with torch.no_grad():
+        encoder_output = model.get_encoder()(input_ids=fixture["input_ids"]).last_hidden_state
+        logits = model(input_ids=fixture["input_ids"], decoder_input_ids=fixture["decoder_input_ids"]).logits
+    torch.testing.assert_close(encoder_output[..., :64], fixture["encoder_output"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(logits[..., :256], fixture["logits"], atol=1e-5, rtol=0)
+    assert torch.equal(logits.argmax(-1), fixture["argmax"])
+    generated = model.generate(
+        fixture["input_ids"], do_sample=False, max_new_tokens=4, decoder_start_token_id=1, eos_token_id=32000
+    )
+    assert torch.equal(generated, fixture["greedy"][:, : generated.shape[1]])
