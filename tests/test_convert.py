@@ -18,13 +18,19 @@ FIXTURE_NAMES = sorted(path.stem for path in FIXTURES.glob("*.safetensors") if p
 
 
 def write_reference_checkpoint(name: str, path: Path, prefix: str = "") -> tuple[dict, dict]:
-    """Rebuilds the reference `model.pt` of a fixture (its tied head included) and returns the fixture."""
+    """Rebuilds the reference checkpoint of a fixture (its tied head included): a text `model.pt` at `path`, or a
+    vision folder at `path` for the vision reference's language model. Returns the fixture."""
     tensors = load_file(FIXTURES / f"{name}.safetensors")
     meta = json.loads((FIXTURES / f"{name}.json").read_text())
     state_dict = {key.removeprefix("state."): value for key, value in tensors.items() if key.startswith("state.")}
     state_dict["lm_head.weight"] = state_dict["transformer.wte.weight"]
     state_dict = {prefix + key: value for key, value in state_dict.items()}
-    torch.save({"model_state_dict": state_dict, "model_config": meta["model_config"]}, path)
+    if meta.get("source", "text") == "vision":
+        path.mkdir()
+        torch.save(state_dict, path / "pytorch_model.bin")
+        (path / "config.json").write_text(json.dumps(meta["model_config"]))
+    else:
+        torch.save({"model_state_dict": state_dict, "model_config": meta["model_config"]}, path)
     return tensors, meta
 
 
@@ -41,13 +47,17 @@ def write_tokenizer(folder: Path) -> Path:
 
 
 def test_there_are_fixtures_for_each_case():
-    assert {"attention-width-gqa2", "gqa4", "multi-head-ntk", "gqa2-ntk"} <= set(FIXTURE_NAMES)
+    text = {"attention-width-gqa2", "gqa4", "multi-head-ntk", "gqa2-ntk"}
+    assert text | {"vision-language-gqa2", "vision-language-gqa4-ntk"} <= set(FIXTURE_NAMES)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_converted_model_matches_the_reference(name, tmp_path):
-    fixture, meta = write_reference_checkpoint(name, tmp_path / "model.pt")
-    model = convert_checkpoint("text", tmp_path / "model.pt")
+    fixture, meta = write_reference_checkpoint(name, tmp_path / "checkpoint")
+    source = meta.get("source", "text")
+    model = convert_checkpoint(source, tmp_path / "checkpoint")
+    assert model.config.rope_ntk_variant == ("v2" if source == "vision" else "v1")
+    assert model.config.lm_head_bias == (source == "vision")
     with torch.no_grad():
         encoder_output = model.get_encoder()(input_ids=fixture["input_ids"]).last_hidden_state
         logits = model(input_ids=fixture["input_ids"], decoder_input_ids=fixture["decoder_input_ids"]).logits

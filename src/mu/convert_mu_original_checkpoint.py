@@ -203,7 +203,9 @@ def convert_checkpoint(
     state_dict, reference_config = loader(path)
     config = config_from_reference(reference_config, state_dict, source)
     model = MuForConditionalGeneration(config)
-    converted = convert_state_dict(state_dict, config, interleaved_heads=bool(reference_config.get("is_interleaved")))
+    # the text reference repeats key/value heads with `cat` unless `is_interleaved`; the vision one always interleaves
+    interleaved_heads = bool(reference_config.get("is_interleaved", source == "vision"))
+    converted = convert_state_dict(state_dict, config, interleaved_heads)
     check_tensors(model, converted, state_dict.keys())
     model.load_state_dict(converted, strict=False)
     return model.to(dtype).eval()
