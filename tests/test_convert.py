@@ -9,7 +9,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoModelForSeq2SeqLM, PreTrainedTokenizerFast
 
 from mu.cli import main
-from mu.convert_mu_original_checkpoint import convert_checkpoint
+from mu.convert_mu_original_checkpoint import convert, convert_checkpoint
 
 from .fixtures.reference_weights import seeded_reference_state_dict
 
@@ -184,3 +184,23 @@ def test_full_size_checkpoint_converts_and_matches_the_reference(tmp_path):
         fixture["input_ids"], do_sample=False, max_new_tokens=4, decoder_start_token_id=1, eos_token_id=32000
     )
     assert torch.equal(generated, fixture["greedy"][:, : generated.shape[1]])
+
+
+def test_push_to_hub_uploads_the_folder_in_one_commit(tmp_path, monkeypatch):
+    calls = []
+
+    class RecordingApi:
+        def create_repo(self, repo_id, exist_ok):
+            calls.append(("create_repo", repo_id, exist_ok))
+
+        def upload_folder(self, repo_id, folder_path, commit_message):
+            calls.append(("upload_folder", repo_id, sorted(path.name for path in Path(folder_path).iterdir())))
+
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
+    write_reference_checkpoint("gqa4", tmp_path / "model.pt")
+    output = tmp_path / "converted"
+    convert("text", tmp_path / "model.pt", write_tokenizer(tmp_path / "tokenizer"), output, push_to_hub="org/mu-tiny")
+    assert calls[0] == ("create_repo", "org/mu-tiny", True)
+    assert calls[1][:2] == ("upload_folder", "org/mu-tiny")
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(calls[1][2])
+    assert len(calls) == 2

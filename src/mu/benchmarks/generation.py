@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import statistics
 import sys
 import threading
@@ -98,8 +99,12 @@ class PeakMemory:
 
     @staticmethod
     def _resident_bytes() -> int:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        """The resident set now (Linux); elsewhere the process's high-water mark, which `getrusage` keeps."""
+        if os.path.exists("/proc/self/statm"):
+            with open("/proc/self/statm") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
 
     def _sample(self) -> None:
         while not self._stop.is_set():
