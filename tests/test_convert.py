@@ -204,3 +204,14 @@ def test_push_to_hub_uploads_the_folder_in_one_commit(tmp_path, monkeypatch):
     assert calls[1][:2] == ("upload_folder", "org/mu-tiny")
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(calls[1][2])
     assert len(calls) == 2
+
+
+def test_a_tokenizer_larger_than_the_vocabulary_is_refused(tmp_path):
+    write_reference_checkpoint("gqa4", tmp_path / "model.pt")
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"word{index}": index + 3 for index in range(120)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>").save_pretrained(tmp_path / "tokenizer")
+    with pytest.raises(ValueError, match="has 123 tokens, more than the checkpoint's vocabulary \\(96\\)"):
+        convert("text", tmp_path / "model.pt", tmp_path / "tokenizer", tmp_path / "converted")
+    assert not (tmp_path / "converted").exists()
