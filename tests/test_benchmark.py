@@ -62,3 +62,7 @@ def test_benchmark_refuses_unknown_contenders_and_malformed_cases(tmp_path):
         parse_extra_case("mu:1024")
     with pytest.raises(ValueError, match="Unknown benchmark size"):
         run_benchmark(BenchmarkSettings(size="7b", output_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="`repeats` must be at least 1, got 0"):
+        run_benchmark(BenchmarkSettings(size="tiny", repeats=0, output_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="`input_lengths` must be positive numbers"):
+        run_benchmark(BenchmarkSettings(size="tiny", input_lengths=[0, 16], output_dir=str(tmp_path)))

@@ -436,9 +436,29 @@ def centered_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return positions * attention_mask
 
 
-def causal_position_ids(inputs_embeds: torch.Tensor, past_seen_tokens: int) -> torch.Tensor:
-    """Positions `0, 1, ...` of causal inputs, continuing after the cached tokens."""
-    return (torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens).unsqueeze(0)
+def embed_causal_inputs(
+    embed_tokens: nn.Embedding,
+    input_ids: torch.LongTensor | None,
+    inputs_embeds: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.LongTensor | None,
+    past_seen_tokens: int,
+    name_prefix: str = "",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embeddings and positions of the new tokens of a causal stack (default positions `0, 1, ...` continue
+    after the cached tokens). Ids are checked on the first step only: ids the model generated itself need no check,
+    and a compiled step is never the first one. The mask must cover the cached and the new tokens."""
+    if inputs_embeds is None:
+        if not torch.compiler.is_compiling() and past_seen_tokens == 0:
+            _check_token_ids(input_ids, embed_tokens.num_embeddings, f"{name_prefix}input_ids")
+        inputs_embeds = embed_tokens(input_ids)
+    if attention_mask is not None:
+        expected_shape = (inputs_embeds.shape[0], past_seen_tokens + inputs_embeds.shape[1])
+        _check_attention_mask(attention_mask, expected_shape, f"{name_prefix}attention_mask")
+    if position_ids is None:
+        position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens
+        position_ids = position_ids.unsqueeze(0)
+    return inputs_embeds, position_ids
 
 
 def causal_sequence_lengths(
@@ -561,22 +581,11 @@ class MuDecoder(MuPreTrainedModel):
         if use_cache and past_key_values is None and not self.training:
             past_key_values = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache())
         past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
-        if inputs_embeds is None:
-            # ids the model generated itself need no check on every step; a compiled step is never the first one
-            if not torch.compiler.is_compiling() and past_seen_tokens == 0:
-                _check_token_ids(input_ids, self.config.vocab_size, "decoder_input_ids")
-            inputs_embeds = self.embed_tokens(input_ids)
-        if attention_mask is not None:
-            _check_attention_mask(
-                attention_mask,
-                (inputs_embeds.shape[0], past_seen_tokens + inputs_embeds.shape[1]),
-                "decoder_attention_mask",
-            )
+        inputs_embeds, position_ids = embed_causal_inputs(
+            self.embed_tokens, input_ids, inputs_embeds, attention_mask, position_ids, past_seen_tokens, "decoder_"
+        )
         if encoder_attention_mask is not None:
             _check_attention_mask(encoder_attention_mask, encoder_hidden_states.shape[:2], "attention_mask")
-
-        if position_ids is None:
-            position_ids = causal_position_ids(inputs_embeds, past_seen_tokens)
 
         self_attn_mask = create_causal_mask(
             config=self.config,
@@ -837,16 +846,9 @@ class MuDecoderOnlyModel(MuPreTrainedModel):
         if use_cache and past_key_values is None and not self.training:
             past_key_values = DynamicCache(config=self.config)
         past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
-        if inputs_embeds is None:
-            if not torch.compiler.is_compiling() and past_seen_tokens == 0:
-                _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
-            inputs_embeds = self.embed_tokens(input_ids)
-        if attention_mask is not None:
-            _check_attention_mask(
-                attention_mask, (inputs_embeds.shape[0], past_seen_tokens + inputs_embeds.shape[1]), "attention_mask"
-            )
-        if position_ids is None:
-            position_ids = causal_position_ids(inputs_embeds, past_seen_tokens)
+        inputs_embeds, position_ids = embed_causal_inputs(
+            self.embed_tokens, input_ids, inputs_embeds, attention_mask, position_ids, past_seen_tokens
+        )
 
         causal_mask = create_causal_mask(
             config=self.config,

@@ -306,6 +306,12 @@ def run_benchmark(settings: BenchmarkSettings) -> dict:
         raise ValueError(f"Unknown benchmark size {settings.size!r}; choose one of {SIZES}.")
     for extra in settings.extra_cases:
         parse_extra_case(extra)
+    for name in ("input_lengths", "batch_sizes"):
+        if not getattr(settings, name) or min(getattr(settings, name)) < 1:
+            raise ValueError(f"`{name}` must be positive numbers, got {getattr(settings, name)}.")
+    for name in ("new_tokens", "repeats"):
+        if getattr(settings, name) < 1:
+            raise ValueError(f"`{name}` must be at least 1, got {getattr(settings, name)}.")
     device, dtype = torch.device(settings.device), getattr(torch, settings.dtype)
     if settings.threads:
         torch.set_num_threads(settings.threads)
