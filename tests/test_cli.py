@@ -31,7 +31,7 @@ def test_help_lists_every_subcommand():
     result = subprocess.run([sys.executable, "-m", "mu.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     subcommands = set(build_parser()._subparsers._group_actions[0].choices)
-    assert {"generate", "demo"} <= subcommands
+    assert {"generate", "distill", "demo", "benchmark", "convert"} <= subcommands
     for name in subcommands:
         assert name in result.stdout
 
@@ -89,3 +89,9 @@ def test_stream_refuses_several_sequences(model_dir):
     folder, _, _ = model_dir
     with pytest.raises(SystemExit, match="--stream works with one sequence only"):
         main(["generate", "--model", str(folder), "x", "--stream", "--num-beams", "2"])
+
+
+def test_unknown_flags_are_refused_outside_distill(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--no-such-flag"])
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The `mu` command line: `mu generate`, `mu demo`, `mu benchmark`, `mu convert`."""
+"""The `mu` command line: `mu generate`, `mu distill`, `mu demo`, `mu benchmark`, `mu convert`."""
 
 import argparse
 import sys
@@ -66,6 +66,15 @@ def _run_generate(args: argparse.Namespace) -> int:
         for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True):
             print(text.strip())
     return 0
+
+
+def _add_distill_parser(subparsers) -> None:
+    # The flags are those of `HfArgumentParser` over the trainer's config; `main` hands them over untouched.
+    subparsers.add_parser(
+        "distill",
+        add_help=False,
+        help="distil a decoder-only teacher into a Mu (or T5) student on-policy (`mu distill --help`)",
+    )
 
 
 def _add_demo_parser(subparsers) -> None:
@@ -155,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mu", description="Mu: small encoder-decoder language models.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate_parser(subparsers)
+    _add_distill_parser(subparsers)
     _add_demo_parser(subparsers)
     _add_benchmark_parser(subparsers)
     _add_convert_parser(subparsers)
@@ -162,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "distill":
+        from .trainers.distill import main as distill
+
+        return distill(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.func(args)
 
 

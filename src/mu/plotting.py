@@ -3,6 +3,8 @@
 
 from pathlib import Path
 
+from transformers import TrainerCallback, TrainerControl, TrainerState
+
 
 def plot_loss_curves(
     log_history: list[dict], path: str | Path, keys: tuple[str, ...] = ("loss",), title: str = ""
@@ -29,3 +31,22 @@ def plot_loss_curves(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+class LossCurvesCallback(TrainerCallback):
+    """Redraws `loss_curves.png` in the output folder at every checkpoint and at the end of training, so the curves
+    of a run that is stopped early are on disk too."""
+
+    def __init__(self, keys: tuple[str, ...] = ("loss", "eval_loss"), title: str = ""):
+        self.keys = keys
+        self.title = title
+
+    def _draw(self, args, state: TrainerState) -> None:
+        if state.is_world_process_zero:
+            plot_loss_curves(state.log_history, Path(args.output_dir) / "loss_curves.png", self.keys, self.title)
+
+    def on_save(self, args, state: TrainerState, control: TrainerControl, **kwargs):
+        self._draw(args, state)
+
+    def on_train_end(self, args, state: TrainerState, control: TrainerControl, **kwargs):
+        self._draw(args, state)

@@ -1,0 +1,49 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""Prompt-completion datasets (TRL's standard, non-conversational format) for distillation: loading from local
+JSONL/Parquet files and checking every row before any training starts."""
+
+from pathlib import Path
+
+from datasets import Dataset, load_dataset
+
+PROMPT_COMPLETION_COLUMNS = ("prompt", "completion")
+_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+
+
+def check_prompt_completion_dataset(dataset: Dataset, name: str = "dataset") -> None:
+    """Raises a ValueError naming the row and column of the first bad value: each row needs a non-empty string
+    `prompt` and a string `completion` (empty means "no answer")."""
+    missing = [column for column in PROMPT_COMPLETION_COLUMNS if column not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"The {name} has no {' or '.join(repr(c) for c in missing)} column (it has {dataset.column_names}); "
+            "distillation needs a `prompt` and a ground-truth `completion` per row."
+        )
+    for column in PROMPT_COMPLETION_COLUMNS:
+        for row, value in enumerate(dataset[column]):
+            if value is None:
+                raise ValueError(f"The {name} row {row} has no value in column {column!r}.")
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"The {name} row {row}, column {column!r} holds a {type(value).__name__}; expected text "
+                    "(conversational prompts are not supported for encoder-decoder students)."
+                )
+            if column == "prompt" and not value.strip():
+                raise ValueError(f"The {name} row {row} has an empty {column!r}.")
+
+
+def load_prompt_completion_dataset(path: str | Path) -> Dataset:
+    """Reads a local `.jsonl`/`.json` (one object per line) or `.parquet` file with `prompt` and `completion`
+    columns, and checks every row."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No dataset file at {path}.")
+    file_format = _FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise ValueError(f"Cannot read {path}: expected a {', '.join(_FORMATS)} file.")
+    try:
+        dataset = load_dataset(file_format, data_files=str(path), split="train")
+    except Exception as error:  # datasets raises several types for unreadable files
+        raise ValueError(f"Cannot read {path} as {file_format}: {error}") from error
+    check_prompt_completion_dataset(dataset, name=f"dataset {path.name}")
+    return dataset

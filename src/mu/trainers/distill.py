@@ -1,0 +1,125 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""`mu distill`: on-policy distillation of a decoder-only teacher into an encoder-decoder student, from the command
+line. Every field of [`MuDistillationConfig`] (hence of `TrainingArguments`) is a flag."""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    HfArgumentParser,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    set_seed,
+)
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import logging
+
+from ..plotting import LossCurvesCallback
+from .data import load_prompt_completion_dataset
+from .distillation_config import MuDistillationConfig
+from .distillation_trainer import MuDistillationTrainer
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class DistillArguments:
+    student: str = field(
+        metadata={
+            "help": "The student: a model folder or Hub id, or a config (a config.json file, or a folder with a "
+            "config and no weights) to train from scratch."
+        }
+    )
+    teacher: str = field(metadata={"help": "The decoder-only teacher: a model folder or Hub id."})
+    train_file: str = field(metadata={"help": "Training data: a .jsonl or .parquet file with prompt and completion."})
+    eval_file: str | None = field(default=None, metadata={"help": "Evaluation data, in the same format."})
+    teacher_adapter: str | None = field(
+        default=None, metadata={"help": "A PEFT (LoRA) adapter folder for the teacher, merged before training."}
+    )
+    tokenizer: str | None = field(
+        default=None,
+        metadata={"help": "The student's tokenizer; defaults to the student's folder, else the teacher's."},
+    )
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
+
+
+def load_student(name_or_path: str, seed: int) -> PreTrainedModel | str:
+    """A freshly initialised student when `name_or_path` is a config, else `name_or_path` for the trainer to load."""
+    path = Path(name_or_path)
+    if path.is_file():
+        config_dict = json.loads(path.read_text())
+        if "model_type" not in config_dict:
+            raise ValueError(f"{path} is not a model config: it has no `model_type`.")
+        config = AutoConfig.for_model(**config_dict)
+    elif path.is_dir() and (path / "config.json").is_file() and not _has_weights(path):
+        config = AutoConfig.from_pretrained(path)
+    else:
+        return name_or_path
+    set_seed(seed)
+    return AutoModelForSeq2SeqLM.from_config(config)
+
+
+def load_student_tokenizer(arguments: DistillArguments) -> PreTrainedTokenizerBase:
+    candidates = [arguments.tokenizer] if arguments.tokenizer else [arguments.student, arguments.teacher]
+    for candidate in candidates:
+        if Path(candidate).is_file():
+            continue
+        try:
+            return AutoTokenizer.from_pretrained(candidate)
+        except (OSError, ValueError):
+            continue
+    raise ValueError(f"No tokenizer found in {' or '.join(candidates)}; pass --tokenizer.")
+
+
+def last_checkpoint(output_dir: str | Path) -> str:
+    """The newest complete `checkpoint-N` folder: a run killed while saving leaves a newer one without
+    `trainer_state.json` (written last), which is skipped."""
+    checkpoints = sorted(
+        (path for path in Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*") if path.name.split("-")[-1].isdigit()),
+        key=lambda path: int(path.name.split("-")[-1]),
+        reverse=True,
+    )
+    for checkpoint in checkpoints:
+        if (checkpoint / TRAINER_STATE_NAME).is_file():
+            return str(checkpoint)
+        logger.warning(f"Skipping {checkpoint}: it has no {TRAINER_STATE_NAME} (its run stopped while saving it).")
+    raise ValueError(f"No complete checkpoint to resume from in {output_dir}.")
+
+
+def run_distill(arguments: DistillArguments, config: MuDistillationConfig) -> MuDistillationTrainer:
+    """Trains, saves the final student (safetensors, tokenizer, model card) in `config.output_dir`, and draws the
+    loss curves there."""
+    train_dataset = load_prompt_completion_dataset(arguments.train_file)
+    eval_dataset = load_prompt_completion_dataset(arguments.eval_file) if arguments.eval_file else None
+    if arguments.teacher_adapter is not None:
+        config.teacher_adapter_name_or_path = arguments.teacher_adapter
+    trainer = MuDistillationTrainer(
+        model=load_student(arguments.student, config.seed),
+        teacher_model=arguments.teacher,
+        args=config,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=load_student_tokenizer(arguments),
+        callbacks=[LossCurvesCallback(("loss", "kd_loss", "ce_loss", "eval_loss"), title="Mu distillation")],
+    )
+    resume = config.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=last_checkpoint(config.output_dir) if resume in ("true", "last") else resume)
+    trainer.save_model(config.output_dir)
+    return trainer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = HfArgumentParser((DistillArguments, MuDistillationConfig), prog="mu distill")
+    arguments, config = parser.parse_args_into_dataclasses(args=argv)
+    trainer = run_distill(arguments, config)
+    print(f"Saved the student to {config.output_dir}/ (loss curves: {trainer.args.output_dir}/loss_curves.png)")
+    return 0

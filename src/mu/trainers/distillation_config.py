@@ -1,0 +1,62 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""Configuration of [`MuDistillationTrainer`]."""
+
+from dataclasses import dataclass, field
+
+from trl import DistillationConfig
+
+
+@dataclass
+class MuDistillationConfig(DistillationConfig):
+    r"""
+    [`~trl.DistillationConfig`] for an encoder-decoder student and a decoder-only teacher, with the defaults of the
+    paper's recipe ("Return of the Encoder"): forward KL (`beta=0.0`), completions sampled at temperature 0.9 with
+    top-k 128, learning rate 1e-4, weight decay 0.01, completions of up to 256 tokens.
+
+    Parameters:
+        alpha (`float`, *optional*, defaults to `0.9`):
+            Weight of the distillation term; the cross-entropy on the dataset's ground-truth `completion` gets
+            `1 - alpha`. `1.0` is pure on-policy distillation, `0.0` plain supervised training.
+        teacher_adapter_name_or_path (`str`, *optional*):
+            A PEFT (e.g. LoRA) adapter folder or Hub id; it is loaded onto the teacher and merged into its weights.
+        temperature (`float`, *optional*, defaults to `0.9`):
+            Sampling temperature of the student's completions, and the softmax temperature of both distributions in
+            the divergence (as in TRL).
+    """
+
+    alpha: float = field(
+        default=0.9,
+        metadata={"help": "Weight of the distillation term; the ground-truth cross-entropy gets 1 - alpha."},
+    )
+    teacher_adapter_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "PEFT adapter folder or Hub id, loaded onto the teacher and merged into its weights."},
+    )
+    # Defaults of the paper's recipe, overriding TRL's
+    beta: float = field(
+        default=0.0,
+        metadata={"help": "Generalized JSD interpolation: 0.0 = forward KL (the paper), 0.5 = JSD, 1.0 = reverse KL."},
+    )
+    temperature: float = field(
+        default=0.9,
+        metadata={"help": "Temperature for sampling the student's completions and for the divergence's softmax."},
+    )
+    top_k: int = field(
+        default=128,
+        metadata={"help": "Top-k sampling of the student's completions; 0 disables top-k filtering."},
+    )
+    max_completion_length: int | None = field(
+        default=256,
+        metadata={"help": "Maximum number of tokens of a sampled completion (and of a ground-truth one)."},
+    )
+    learning_rate: float = field(default=1e-4, metadata={"help": "The initial learning rate for AdamW."})
+    weight_decay: float = field(default=0.01, metadata={"help": "Weight decay for AdamW."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0.0, 1.0], got {self.alpha}.")
+        if self.temperature <= 0.0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}.")
+        if self.use_vllm:
+            raise ValueError("use_vllm is not supported: vLLM does not serve encoder-decoder students.")

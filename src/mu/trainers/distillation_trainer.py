@@ -1,0 +1,347 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""On-policy distillation of a decoder-only teacher into an encoder-decoder student ("Return of the Encoder").
+
+For each prompt the student's encoder reads the prompt and its decoder samples a completion; the teacher reads
+`[prompt ; completion]`, and its logit at the position before each completion token is the target for the student's
+decoder logit that predicts the same token. The loss is `alpha * D(teacher || student)` over the completion tokens,
+`D` being TRL's generalized Jensen-Shannon divergence, plus `(1 - alpha) * CE` on the dataset's ground truth.
+"""
+
+import inspect
+import math
+
+import torch
+import torch.nn.functional as F
+from accelerate.utils import is_peft_model
+from datasets import Dataset
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TrainerCallback,
+)
+from transformers.utils import logging
+from trl import DistillationTrainer
+from trl.extras.profiling import profiling_context
+from trl.models import prepare_deepspeed
+from trl.models.utils import unwrap_model_for_generation
+from trl.trainer.utils import create_model_from_path, get_config_model_id, pad
+
+from .data import check_prompt_completion_dataset
+from .distillation_config import MuDistillationConfig
+from .vocabulary import shared_vocabulary_size
+
+logger = logging.get_logger(__name__)
+
+# How many training prompts and completions the tokenizer check splits with both tokenizers.
+_TOKENIZER_CHECK_ROWS = 32
+
+
+def generalized_jsd_divergence(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, beta: float, temperature: float = 1.0
+) -> torch.Tensor:
+    """Per-position generalized Jensen-Shannon divergence between the next-token distributions of shape `(..., V)`:
+    `beta=0` is KL(teacher || student), `beta=1` KL(student || teacher), otherwise
+    `beta * KL(teacher || M) + (1 - beta) * KL(student || M)` with `M = beta * teacher + (1 - beta) * student`.
+
+    The definition of TRL's `DistillationTrainer`, computed on logits: TRL's kernel takes hidden states and the LM
+    head's weight, which misses what encoder-decoder heads do after the projection (T5 rescales the decoder output,
+    BART adds a logits bias)."""
+    student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    teacher_log_probs = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    if beta == 0.0:
+        return F.kl_div(student_log_probs, teacher_log_probs, reduction="none", log_target=True).sum(-1)
+    if beta == 1.0:
+        return F.kl_div(teacher_log_probs, student_log_probs, reduction="none", log_target=True).sum(-1)
+    mixture_log_probs = torch.logsumexp(
+        torch.stack([student_log_probs + math.log1p(-beta), teacher_log_probs + math.log(beta)]), dim=0
+    )
+    kl_teacher = F.kl_div(mixture_log_probs, teacher_log_probs, reduction="none", log_target=True).sum(-1)
+    kl_student = F.kl_div(mixture_log_probs, student_log_probs, reduction="none", log_target=True).sum(-1)
+    return beta * kl_teacher + (1 - beta) * kl_student
+
+
+def load_teacher(teacher: str | PreTrainedModel, adapter: str | None = None, **init_kwargs) -> PreTrainedModel:
+    """The frozen teacher: loaded with `AutoModelForCausalLM` when given a path, with a PEFT adapter (`adapter`, or
+    one already attached) merged into its weights."""
+    if isinstance(teacher, str):
+        teacher = create_model_from_path(teacher, architecture=AutoModelForCausalLM, **init_kwargs)
+    if adapter is not None:
+        from peft import PeftModel
+
+        teacher = PeftModel.from_pretrained(teacher, adapter)
+    if is_peft_model(teacher):
+        teacher = teacher.merge_and_unload()
+    if teacher.config.is_encoder_decoder:
+        raise ValueError(f"The teacher must be a decoder-only causal LM; got {type(teacher).__name__}.")
+    return teacher.eval().requires_grad_(False)
+
+
+class MuDistillationTrainer(DistillationTrainer):
+    """
+    TRL's on-policy [`~trl.DistillationTrainer`] for an encoder-decoder student (Mu, T5, any
+    `AutoModelForSeq2SeqLM`) and a decoder-only teacher (any `AutoModelForCausalLM`, optionally with a merged LoRA
+    adapter) that share a tokenizer.
+
+    What differs from the parent: completions are sampled by the student's decoder from the encoded prompt; the
+    student is teacher-forced on them through its decoder while the teacher scores `[prompt ; completion]`; the
+    divergence is taken over the vocabulary both models share and is mixed with a cross-entropy on the dataset's
+    `completion` column (`args.alpha`). Logged: `loss`, `kd_loss`, `ce_loss` and TRL's completion statistics.
+
+    Args:
+        model: the student, or a path/Hub id loaded with `AutoModelForSeq2SeqLM` and `args.model_init_kwargs`.
+        teacher_model: the teacher, or a path/Hub id loaded with `AutoModelForCausalLM` and
+            `args.teacher_model_init_kwargs`; defaults to `args.teacher_model_name_or_path`.
+        args: a [`MuDistillationConfig`].
+        train_dataset, eval_dataset: datasets with text `prompt` and `completion` columns.
+        processing_class: the student's tokenizer (loaded from the student's path when omitted).
+        teacher_processing_class: the teacher's tokenizer, compared with the student's before training (loaded
+            from the teacher's path when omitted; the student's is assumed when the teacher has none).
+    """
+
+    _tag_names = ["trl", "distillation", "mu"]
+    _name = "Mu Distillation"
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        teacher_model: str | PreTrainedModel | None = None,
+        args: MuDistillationConfig | None = None,
+        train_dataset: Dataset | None = None,
+        eval_dataset: Dataset | dict[str, Dataset] | None = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        teacher_processing_class: PreTrainedTokenizerBase | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers: tuple = (None, None),
+        peft_config=None,
+    ):
+        if args is None:
+            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
+            args = MuDistillationConfig(f"{model_name.split('/')[-1]}-Distillation")
+        if isinstance(model, str):
+            # The parent would load a causal LM from a path; the student is a sequence-to-sequence model.
+            model = create_model_from_path(model, architecture=AutoModelForSeq2SeqLM, **(args.model_init_kwargs or {}))
+            args.model_init_kwargs = None
+        if not model.config.is_encoder_decoder:
+            raise ValueError(
+                f"The student must be an encoder-decoder model (AutoModelForSeq2SeqLM); got {type(model).__name__}. "
+                "Distil into a decoder-only student with trl.DistillationTrainer."
+            )
+
+        teacher_model = teacher_model if teacher_model is not None else args.teacher_model_name_or_path
+        if teacher_model is None:
+            raise ValueError("No teacher: pass `teacher_model` or set `teacher_model_name_or_path`.")
+        if teacher_processing_class is None:
+            teacher_processing_class = _find_tokenizer(teacher_model, args.trust_remote_code)
+        if teacher_processing_class is None:
+            logger.warning(
+                "The teacher has no tokenizer of its own; checking the vocabulary against the student's tokenizer "
+                "only. Pass `teacher_processing_class` to compare the two."
+            )
+        teacher_model = load_teacher(
+            teacher_model,
+            adapter=args.teacher_adapter_name_or_path,
+            **{"trust_remote_code": args.trust_remote_code, **(args.teacher_model_init_kwargs or {})},
+        )
+        args.teacher_model_init_kwargs = None
+
+        for name, dataset in _named_datasets(train_dataset, eval_dataset):
+            check_prompt_completion_dataset(dataset, name)
+
+        # The teacher is prepared below, after the vocabulary check that replaces the parent's equal-size check.
+        super().__init__(
+            model=self._prepared_student(model),
+            teacher_model=None,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            peft_config=peft_config,
+        )
+        self.alpha = args.alpha
+        student_vocab_size = self.model.config.get_text_config().vocab_size
+        self.shared_vocab_size = shared_vocabulary_size(
+            self._tokenizer,
+            teacher_processing_class or self._tokenizer,
+            student_vocab_size,
+            teacher_model.config.get_text_config().vocab_size,
+            sample_texts=_sample_texts(train_dataset),
+        )
+        # The student must not sample ids that the teacher cannot score.
+        if student_vocab_size > self.shared_vocab_size:
+            self.generation_config.suppress_tokens = list(range(self.shared_vocab_size, student_vocab_size))
+        student_generation_config = self.model.generation_config
+        self.generation_config.decoder_start_token_id = student_generation_config.decoder_start_token_id
+        teacher_arguments = inspect.signature(teacher_model.forward).parameters
+        self._teacher_takes_position_ids = "position_ids" in teacher_arguments
+        self._teacher_takes_logits_to_keep = "logits_to_keep" in teacher_arguments
+        if self.is_deepspeed_enabled:
+            self.teacher_model = prepare_deepspeed(teacher_model, self.accelerator)
+        else:
+            self.teacher_model = self.accelerator.prepare_model(teacher_model, evaluation_mode=True)
+
+    @staticmethod
+    def _prepared_student(model: PreTrainedModel) -> PreTrainedModel:
+        if model.generation_config.decoder_start_token_id is None:
+            model.generation_config.decoder_start_token_id = model.config.decoder_start_token_id
+        if model.generation_config.decoder_start_token_id is None:
+            raise ValueError("The student has no `decoder_start_token_id` in its config or generation config.")
+        return model
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["prompt", "completion"]
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, has_tool_images=False):
+        """Samples one completion per prompt with the student's decoder (the encoder runs once per prompt, the decoder
+        uses its KV cache) and returns each without the decoder start token, cut after its first EOS."""
+        prompts = [torch.tensor(ids) for ids in prompt_ids]
+        inputs = {
+            "input_ids": pad(prompts, self._tokenizer.pad_token_id, "left", self.pad_to_multiple_of),
+            "attention_mask": pad([torch.ones_like(p) for p in prompts], 0, "left", self.pad_to_multiple_of),
+        }
+        inputs = {key: value.to(self.accelerator.device) for key, value in inputs.items()}
+        with (
+            profiling_context(self, "transformers.generate"),
+            unwrap_model_for_generation(
+                self.model_wrapped,
+                self.accelerator,
+                gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                generation_kwargs=self.generation_kwargs,
+                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+            ) as unwrapped_model,
+            torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
+        ):
+            sequences = unwrapped_model.generate(**inputs, generation_config=self.generation_config)
+        completions = []
+        for ids in sequences[:, 1:].tolist():
+            ends = [i for i, token_id in enumerate(ids) if token_id in self.eos_token_ids]
+            completions.append(ids[: ends[0] + 1] if ends else ids)
+        return completions
+
+    def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
+        """The parent's batch (left-padded prompts, right-padded sampled completions and their masks) plus the
+        ground-truth `labels`: the `completion` column tokenized, EOS-terminated, right-padded with -100."""
+        output = super()._generate_and_score_completions(inputs)
+        eos_token_id = self._tokenizer.eos_token_id
+        labels = [
+            torch.tensor(ids[: self.max_completion_length - 1] + [eos_token_id])
+            for ids in self._tokenizer([x["completion"] for x in inputs], add_special_tokens=False)["input_ids"]
+        ]
+        output["labels"] = pad(labels, -100, "right", self.pad_to_multiple_of).to(self.accelerator.device)
+        output["num_labels_in_batch"] = self.accelerator.gather((output["labels"] != -100).sum()).sum()
+        return output
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # Token counts over the whole generation batch (all processes, all accumulation steps), recounted after
+        # generation, make the sum over micro-batches a per-token mean; divided by the process count to undo DDP's
+        # gradient averaging. In evaluation each batch is its own mean.
+        if self.model.training:
+            processes = self.accelerator.num_processes
+            normalizers = (
+                inputs["num_items_in_batch"].clamp(min=1.0) / processes,
+                inputs["num_labels_in_batch"].clamp(min=1.0) / processes,
+            )
+        else:
+            normalizers = (None, None)
+        unwrapped_student = self.accelerator.unwrap_model(model)
+        loss, terms = self._forward_redirection(
+            model, unwrapped_student, self._compute_loss, unwrapped_student, inputs, *normalizers
+        )
+        mode = "train" if self.model.training else "eval"
+        kd_sum, kd_count, ce_sum, ce_count = self.accelerator.gather_for_metrics(terms.unsqueeze(0)).sum(0).tolist()
+        if self.alpha > 0:
+            self._metrics[mode]["kd_loss"].append(kd_sum / max(kd_count, 1.0))
+        if self.alpha < 1:
+            self._metrics[mode]["ce_loss"].append(ce_sum / max(ce_count, 1.0))
+        return (loss, None) if return_outputs else loss
+
+    def _compute_loss(self, student, inputs, kd_normalizer=None, ce_normalizer=None):
+        """`alpha * divergence + (1 - alpha) * cross-entropy`, and the detached `[kd_sum, kd_tokens, ce_sum,
+        ce_tokens]` for logging. The encoder runs once for both decoder passes."""
+        encoder_outputs = student.get_encoder()(input_ids=inputs["prompt_ids"], attention_mask=inputs["prompt_mask"])
+        completion_mask = inputs["completion_mask"]
+        loss = 0.0
+        kd_sum = ce_sum = torch.zeros((), device=completion_mask.device)
+        if self.alpha > 0:
+            completion_labels = inputs["completion_ids"].masked_fill(completion_mask == 0, -100)
+            student_logits = self._student_logits(student, encoder_outputs, inputs["prompt_mask"], completion_labels)
+            with torch.no_grad():
+                teacher_logits = self._teacher_completion_logits(inputs)
+            vocab = self.shared_vocab_size
+            divergence = generalized_jsd_divergence(
+                student_logits[..., :vocab], teacher_logits[..., :vocab], self.beta, self.temperature
+            )
+            kd_sum = (divergence * completion_mask).sum()
+            kd_normalizer = kd_normalizer if kd_normalizer is not None else completion_mask.sum().clamp(min=1)
+            loss = loss + self.alpha * kd_sum / kd_normalizer
+        labels = inputs["labels"]
+        if self.alpha < 1:
+            gold_logits = self._student_logits(student, encoder_outputs, inputs["prompt_mask"], labels)
+            ce_sum = F.cross_entropy(gold_logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
+            ce_normalizer = ce_normalizer if ce_normalizer is not None else (labels != -100).sum().clamp(min=1)
+            loss = loss + (1 - self.alpha) * ce_sum / ce_normalizer
+        terms = torch.stack(
+            [kd_sum.detach(), completion_mask.sum().float(), ce_sum.detach(), (labels != -100).sum().float()]
+        )
+        return loss, terms
+
+    @staticmethod
+    def _student_logits(student, encoder_outputs, attention_mask, labels) -> torch.Tensor:
+        """Decoder logits teacher-forced on `labels` (-100 = padding): position `i` predicts `labels[:, i]`."""
+        return student(
+            encoder_outputs=encoder_outputs,
+            attention_mask=attention_mask,
+            decoder_input_ids=student.prepare_decoder_input_ids_from_labels(labels=labels),
+            use_cache=False,
+        ).logits
+
+    def _teacher_completion_logits(self, inputs) -> torch.Tensor:
+        """The teacher's logits for `[prompt ; completion]` at the positions that predict each completion token: with
+        prompts left-padded to width `P`, position `P - 1 + i` predicts completion token `i`. Positions count real
+        tokens only, so left padding does not shift them."""
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        completion_length = inputs["completion_ids"].size(1)
+        kwargs = {}
+        if self._teacher_takes_position_ids:
+            kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        if self._teacher_takes_logits_to_keep:
+            kwargs["logits_to_keep"] = completion_length + 1
+        self.teacher_model.eval()
+        logits = self.teacher_model(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs
+        ).logits
+        return logits[:, -completion_length - 1 : -1]
+
+
+def _named_datasets(train_dataset, eval_dataset):
+    if train_dataset is not None:
+        yield "training dataset", train_dataset
+    if isinstance(eval_dataset, dict):
+        yield from ((f"evaluation dataset {key!r}", dataset) for key, dataset in eval_dataset.items())
+    elif eval_dataset is not None:
+        yield "evaluation dataset", eval_dataset
+
+
+def _sample_texts(dataset: Dataset | None) -> list[str]:
+    if dataset is None:
+        return []
+    rows = dataset.select(range(min(len(dataset), _TOKENIZER_CHECK_ROWS)))
+    return [text for row in rows for text in (row["prompt"], row["completion"]) if text]
+
+
+def _find_tokenizer(teacher: str | PreTrainedModel, trust_remote_code: bool) -> PreTrainedTokenizerBase | None:
+    """The teacher's own tokenizer, from its path (or the folder it was loaded from), if it has one."""
+    path = teacher if isinstance(teacher, str) else teacher.config.name_or_path
+    if not path:
+        return None
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return None

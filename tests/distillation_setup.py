@@ -1,0 +1,114 @@
+"""Tiny students, teachers, tokenizer and prompt-completion data shared by the distillation tests."""
+
+import torch
+from datasets import Dataset
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    T5Config,
+    T5ForConditionalGeneration,
+)
+
+from mu import MuConfig, MuForConditionalGeneration
+from mu.demo.synthetic_qa import make_synthetic_qa
+from mu.demo.tokenizer import train_tokenizer
+from mu.prompts import format_qa_prompt
+from mu.trainers import MuDistillationConfig
+
+SPECIAL_IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
+
+
+def qa_rows(num_rows: int = 32, seed: int = 0) -> list[dict]:
+    """Prompt-completion rows from the synthetic QA set; unanswerable questions have an empty completion."""
+    return [
+        {"prompt": format_qa_prompt(r["question"], r["context"]), "completion": (r["answers"]["text"] or [""])[0]}
+        for r in make_synthetic_qa(num_rows, seed=seed)
+    ]
+
+
+def qa_tokenizer():
+    return train_tokenizer([row["prompt"] for row in qa_rows(200)], vocab_size=300)
+
+
+def mu_student(vocab_size: int, seed: int = 0) -> MuForConditionalGeneration:
+    torch.manual_seed(seed)
+    config = MuConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        attention_hidden_size=32,
+        intermediate_size=64,
+        encoder_layers=2,
+        decoder_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        dropout=0.0,
+        attention_dropout=0.0,
+        decoder_start_token_id=1,
+        **SPECIAL_IDS,
+    )
+    return MuForConditionalGeneration(config)
+
+
+def t5_student(vocab_size: int, seed: int = 0) -> T5ForConditionalGeneration:
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=vocab_size,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=1,
+        num_heads=4,
+        dropout_rate=0.0,
+        decoder_start_token_id=0,
+        **SPECIAL_IDS,
+    )
+    return T5ForConditionalGeneration(config)
+
+
+def qwen3_teacher(vocab_size: int, seed: int = 1) -> Qwen3ForCausalLM:
+    torch.manual_seed(seed)
+    config = Qwen3Config(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        **SPECIAL_IDS,
+    )
+    return Qwen3ForCausalLM(config).eval()
+
+
+def gpt2_teacher(vocab_size: int, seed: int = 1) -> GPT2LMHeadModel:
+    """A teacher with learned absolute positions: its logits change if left padding shifts the positions."""
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=vocab_size, n_positions=512, n_embd=32, n_layer=2, n_head=4, **SPECIAL_IDS)
+    config.resid_pdrop = config.embd_pdrop = config.attn_pdrop = 0.0
+    return GPT2LMHeadModel(config).eval()
+
+
+def distillation_config(output_dir, **overrides) -> MuDistillationConfig:
+    settings = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=4,
+        max_completion_length=8,
+        max_steps=2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        dataloader_num_workers=0,
+        learning_rate=1e-3,
+    )
+    return MuDistillationConfig(**{**settings, **overrides})
+
+
+def qa_dataset(num_rows: int = 32, seed: int = 0) -> Dataset:
+    return Dataset.from_list(qa_rows(num_rows, seed))

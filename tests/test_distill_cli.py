@@ -1,0 +1,143 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForSeq2SeqLM
+
+from mu.cli import main
+
+from .distillation_setup import mu_student, qa_rows, qa_tokenizer, qwen3_teacher
+
+# Runs `mu distill` with a pause after every optimizer step, so that a test can kill it between checkpoints.
+SLOW_DISTILL = """
+import sys, time
+from transformers import TrainerCallback
+import mu.trainers.distill as distill
+
+class Pause(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        time.sleep(0.5)
+
+class PausingTrainer(distill.MuDistillationTrainer):
+    def __init__(self, *args, callbacks=(), **kwargs):
+        super().__init__(*args, callbacks=[*callbacks, Pause()], **kwargs)
+
+distill.MuDistillationTrainer = PausingTrainer
+sys.exit(distill.main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distill")
+    tokenizer = qa_tokenizer()
+    teacher = qwen3_teacher(len(tokenizer))
+    teacher.save_pretrained(root / "teacher")
+    tokenizer.save_pretrained(root / "teacher")
+    student_config = mu_student(len(tokenizer)).config.to_dict()
+    (root / "student.json").write_text(json.dumps(student_config))
+    for name, seed, rows in (("train", 0, 24), ("eval", 1, 8)):
+        with open(root / f"{name}.jsonl", "w") as file:
+            file.writelines(json.dumps(row) + "\n" for row in qa_rows(rows, seed))
+    return root
+
+
+def _flags(workspace, output_dir, max_steps: int, **extra) -> list[str]:
+    flags = {
+        "student": workspace / "student.json",
+        "teacher": workspace / "teacher",
+        "train-file": workspace / "train.jsonl",
+        "output-dir": output_dir,
+        "max-steps": max_steps,
+        "save-steps": 2,
+        "logging-steps": 1,
+        "per-device-train-batch-size": 4,
+        "max-completion-length": 6,
+        "learning-rate": 1e-3,
+        "bf16": "false",
+        "use-cpu": "true",
+        "gradient-checkpointing": "false",
+        "report-to": "none",
+        "seed": 7,
+        **extra,
+    }
+    return [item for key, value in flags.items() for item in (f"--{key}", str(value))]
+
+
+def test_distill_writes_safetensors_checkpoints_logs_and_a_plot(workspace, tmp_path, capsys):
+    output_dir = tmp_path / "run"
+    flags = _flags(workspace, output_dir, 4, **{"eval-file": workspace / "eval.jsonl", "eval-strategy": "steps"})
+    assert main(["distill", *flags, "--eval-steps", "2"]) == 0
+    assert f"Saved the student to {output_dir}" in capsys.readouterr().out
+
+    files = {p.relative_to(output_dir).as_posix() for p in output_dir.rglob("*") if p.is_file()}
+    for folder in ("", "checkpoint-2/", "checkpoint-4/"):
+        assert f"{folder}model.safetensors" in files and f"{folder}config.json" in files
+        assert f"{folder}tokenizer.json" in files
+    assert not [f for f in files if "pytorch_model" in f]  # weights only as safetensors
+    assert "loss_curves.png" in files and (output_dir / "loss_curves.png").stat().st_size > 10_000
+
+    history = json.loads((output_dir / "checkpoint-4" / "trainer_state.json").read_text())["log_history"]
+    train_logs = [entry for entry in history if "kd_loss" in entry]
+    assert [entry["step"] for entry in train_logs] == [1, 2, 3, 4]
+    assert all(entry["ce_loss"] > 0 for entry in train_logs)
+    assert [entry["step"] for entry in history if "eval_kd_loss" in entry] == [2, 4]
+
+    student = AutoModelForSeq2SeqLM.from_pretrained(output_dir)
+    saved = load_file(output_dir / "model.safetensors")
+    for name, tensor in student.state_dict().items():
+        if name in saved:
+            torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0)
+
+
+def test_bad_data_file_names_row_and_column(workspace, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    rows = qa_rows(3)
+    del rows[1]["completion"]
+    bad.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(ValueError, match="bad.jsonl row 1 has no value in column 'completion'"):
+        main(["distill", *_flags(workspace, tmp_path / "run", 1, **{"train-file": bad})])
+    csv = tmp_path / "data.csv"
+    csv.write_text("prompt,completion\nq,a\n")
+    with pytest.raises(ValueError, match=r"expected a \.jsonl, \.json, \.parquet file"):
+        main(["distill", *_flags(workspace, tmp_path / "run", 1, **{"train-file": csv})])
+
+
+def _run(arguments: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", SLOW_DISTILL, *arguments], env=env, stderr=subprocess.PIPE)
+
+
+def test_a_killed_run_resumes_to_the_same_weights(workspace, tmp_path):
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    reference = _run(_flags(workspace, uninterrupted, 6))
+    killed = _run(_flags(workspace, interrupted, 6))
+    deadline = time.monotonic() + 120
+    while not (interrupted / "checkpoint-2" / "trainer_state.json").exists():
+        assert killed.poll() is None and time.monotonic() < deadline, killed.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (interrupted / "checkpoint-6").exists()
+    # As if the kill had landed while checkpoint-4 was being written: weights, but no trainer state yet.
+    (interrupted / "checkpoint-4").mkdir(exist_ok=True)
+    (interrupted / "checkpoint-4" / "model.safetensors").write_bytes(b"partial")
+
+    resumed = _run(_flags(workspace, interrupted, 6, **{"resume-from-checkpoint": "last"}))
+    for process in (reference, resumed):
+        _, stderr = process.communicate(timeout=180)
+        assert process.returncode == 0, stderr.decode()[-3000:]
+    assert "Skipping" in stderr.decode() and "checkpoint-4" in stderr.decode()
+
+    state = json.loads((interrupted / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    expected, got = load_file(uninterrupted / "model.safetensors"), load_file(interrupted / "model.safetensors")
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)

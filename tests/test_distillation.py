@@ -1,0 +1,282 @@
+import pytest
+import torch
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast, T5ForConditionalGeneration
+from trl.trainer.utils import pad
+
+from mu.demo.tokenizer import train_tokenizer
+from mu.trainers import MuDistillationTrainer, generalized_jsd_divergence, shared_vocabulary_size
+
+from .distillation_setup import (
+    distillation_config,
+    gpt2_teacher,
+    mu_student,
+    qa_dataset,
+    qa_rows,
+    qa_tokenizer,
+    qwen3_teacher,
+    t5_student,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return qa_tokenizer()
+
+
+def _divergence_by_hand(student_logits: torch.Tensor, teacher_logits: torch.Tensor, beta: float, temperature: float):
+    """Eq. (1) of the GKD paper with TRL's end points, written with explicit probabilities, for one position."""
+    q = torch.softmax(student_logits.double() / temperature, -1)
+    p = torch.softmax(teacher_logits.double() / temperature, -1)
+    if beta == 0.0:
+        return (p * (p / q).log()).sum().item()
+    if beta == 1.0:
+        return (q * (q / p).log()).sum().item()
+    m = beta * p + (1 - beta) * q
+    return (beta * (p * (p / m).log()).sum() + (1 - beta) * (q * (q / m).log()).sum()).item()
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_generalized_jsd_equals_the_formula(beta, temperature):
+    generator = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(2, 3, 7, generator=generator) * 2, torch.randn(2, 3, 7, generator=generator) * 2
+    divergence = generalized_jsd_divergence(student, teacher, beta, temperature)
+    assert divergence.shape == (2, 3)
+    for b in range(2):
+        for t in range(3):
+            expected = _divergence_by_hand(student[b, t], teacher[b, t], beta, temperature)
+            assert divergence[b, t].item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    assert generalized_jsd_divergence(student, student, beta, temperature).abs().max() < 1e-6
+
+
+def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab):
+    """The trainer's loss computed one unpadded sample at a time: the teacher reads prompt + completion and its
+    logit at position len(prompt) - 1 + i is compared with the student's decoder logit for completion token i."""
+    start = student.config.decoder_start_token_id
+    divergences, cross_entropies = [], []
+    with torch.no_grad():
+        for prompt, completion, gold in zip(prompts, completions, golds):
+            encoder_input = torch.tensor([prompt])
+            student_logits = student(
+                input_ids=encoder_input, decoder_input_ids=torch.tensor([[start] + completion[:-1]])
+            )
+            teacher_logits = teacher(input_ids=torch.tensor([prompt + completion])).logits[0]
+            for i in range(len(completion)):
+                divergences.append(
+                    _divergence_by_hand(
+                        student_logits.logits[0, i, :vocab],
+                        teacher_logits[len(prompt) - 1 + i, :vocab],
+                        beta,
+                        temperature,
+                    )
+                )
+            gold_logits = student(
+                input_ids=encoder_input, decoder_input_ids=torch.tensor([[start] + gold[:-1]])
+            ).logits
+            log_probs = torch.log_softmax(gold_logits[0].double(), -1)
+            cross_entropies += [-log_probs[i, token].item() for i, token in enumerate(gold)]
+    kd = sum(divergences) / len(divergences)
+    ce = sum(cross_entropies) / len(cross_entropies)
+    return alpha * kd + (1 - alpha) * ce, kd, ce
+
+
+@pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
+@pytest.mark.parametrize(("alpha", "beta"), [(0.9, 0.0), (0.5, 0.5), (1.0, 1.0), (0.0, 0.0)])
+def test_loss_equals_the_formula_with_padding_on_both_sides(tokenizer, tmp_path, student_factory, alpha, beta):
+    vocab = len(tokenizer)
+    # The teacher's vocabulary is larger than the student's: the divergence runs over the shared ids only. Its
+    # absolute position embeddings make any shift by the prompt's left padding change its logits.
+    student, teacher = student_factory(vocab), gpt2_teacher(vocab + 5)
+    temperature = 0.8
+    trainer = MuDistillationTrainer(
+        student,
+        teacher,
+        args=distillation_config(tmp_path, alpha=alpha, beta=beta, temperature=temperature),
+        train_dataset=qa_dataset(4),
+        processing_class=tokenizer,
+    )
+    assert trainer.shared_vocab_size == vocab
+    rows = qa_rows(3)
+    prompts = [tokenizer(row["prompt"]).input_ids[: 12 + 9 * i] for i, row in enumerate(rows)]  # 3 lengths
+    completions = [[17, 40, 2], [5, 6, 7, 8, 9, 2], [33]]  # 3 lengths, one cut before its EOS
+    golds = [[60, 2], [2], [70, 71, 72, 2]]
+    inputs = {
+        "prompt_ids": pad([torch.tensor(p) for p in prompts], 0, "left"),
+        "prompt_mask": pad([torch.ones(len(p), dtype=torch.long) for p in prompts], 0, "left"),
+        "completion_ids": pad([torch.tensor(c) for c in completions], 0, "right"),
+        "completion_mask": pad([torch.ones(len(c), dtype=torch.long) for c in completions], 0, "right"),
+        "labels": pad([torch.tensor(g) for g in golds], -100, "right"),
+    }
+    trainer.model.eval()
+    with torch.no_grad():
+        loss, terms = trainer._compute_loss(trainer.model, inputs)
+    expected, kd, ce = _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab)
+    assert loss.item() == pytest.approx(expected, rel=1e-4)
+    kd_sum, kd_tokens, ce_sum, ce_tokens = terms.tolist()
+    assert (kd_tokens, ce_tokens) == (10, 7)
+    if alpha > 0:
+        assert kd_sum / kd_tokens == pytest.approx(kd, rel=1e-4)
+    if alpha < 1:
+        assert ce_sum / ce_tokens == pytest.approx(ce, rel=1e-4)
+
+
+@pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
+def test_training_samples_on_policy_and_logs_both_terms(tokenizer, tmp_path, student_factory):
+    student = student_factory(len(tokenizer))
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    trainer = MuDistillationTrainer(
+        student,
+        qwen3_teacher(len(tokenizer)),
+        args=distillation_config(tmp_path, max_steps=3),
+        train_dataset=qa_dataset(16),
+        processing_class=tokenizer,
+    )
+    sampled = []
+    generate = trainer._generate_single_turn
+    trainer._generate_single_turn = lambda *args, **kwargs: sampled.append(generate(*args, **kwargs)) or sampled[-1]
+    trainer.train()
+
+    assert len(sampled) == 3 and all(len(batch) == 4 for batch in sampled)
+    eos = tokenizer.eos_token_id
+    for completion in (c for batch in sampled for c in batch):
+        # Completions are decoder tokens only: no decoder start token, nothing after the first EOS.
+        assert 1 <= len(completion) <= 8
+        assert eos not in completion[:-1]
+    logs = [entry for entry in trainer.state.log_history if "kd_loss" in entry]
+    assert len(logs) == 3
+    for entry in logs:
+        assert entry["kd_loss"] >= 0 and entry["ce_loss"] > 0
+        assert entry["loss"] == pytest.approx(0.9 * entry["kd_loss"] + 0.1 * entry["ce_loss"], rel=1e-4)
+    assert any(not torch.equal(v, before[k]) for k, v in trainer.model.state_dict().items())
+    if isinstance(student, T5ForConditionalGeneration):
+        assert trainer.generation_config.decoder_start_token_id == 0
+
+
+def test_student_larger_than_the_teacher_never_samples_unshared_ids(tokenizer, tmp_path):
+    vocab = len(tokenizer)
+    trainer = MuDistillationTrainer(
+        mu_student(vocab + 40),
+        qwen3_teacher(vocab),
+        args=distillation_config(tmp_path, max_completion_length=16, temperature=5.0, top_k=0),
+        train_dataset=qa_dataset(8),
+        processing_class=tokenizer,
+    )
+    assert trainer.shared_vocab_size == vocab
+    # A hot, unfiltered sample from a random student would draw some of the 40 extra ids if they were allowed.
+    completions = trainer._generate_single_turn([tokenizer(r["prompt"]).input_ids for r in qa_rows(8)], None, {})
+    assert max(token for completion in completions for token in completion) < vocab
+
+
+def _word_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
+    vocab = {token: i for i, token in enumerate(["<unk>", "<s>", "</s>", *words])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def test_vocabulary_check_names_the_differing_ids():
+    student = _word_tokenizer(["alpha", "beta", "gamma", "delta"])
+    assert shared_vocabulary_size(student, _word_tokenizer(["alpha", "beta", "gamma", "delta", "x"]), 7, 8) == 7
+
+    swapped = _word_tokenizer(["alpha", "gamma", "beta", "delta"])
+    with pytest.raises(ValueError, match=r"differ on 2 .*4 \(student 'beta', teacher 'gamma'\), 5 \(student 'gamma'"):
+        shared_vocabulary_size(student, swapped, 7, 7)
+    with pytest.raises(ValueError, match=r"6 \(student 'delta', teacher None\)"):
+        shared_vocabulary_size(student, _word_tokenizer(["alpha", "beta", "gamma"]), 7, 7)
+    with pytest.raises(ValueError, match="has 7 tokens but only ids below 6 are shared"):
+        shared_vocabulary_size(student, student, 7, 6)
+    lowercase = _word_tokenizer(["alpha", "beta", "gamma", "delta"])
+    lowercase.backend_tokenizer.pre_tokenizer = pre_tokenizers.Split("a", behavior="isolated")
+    with pytest.raises(ValueError, match="split 'alpha beta' differently"):
+        shared_vocabulary_size(student, lowercase, 7, 7, sample_texts=["alpha beta"])
+
+
+def test_trainer_refuses_a_teacher_with_another_tokenizer(tokenizer, tmp_path):
+    other = train_tokenizer(["completely different text about boats and rivers"] * 20, vocab_size=len(tokenizer))
+    with pytest.raises(ValueError, match="teacher and student tokenizers differ on"):
+        MuDistillationTrainer(
+            mu_student(len(tokenizer)),
+            qwen3_teacher(len(tokenizer)),
+            args=distillation_config(tmp_path),
+            train_dataset=qa_dataset(4),
+            processing_class=tokenizer,
+            teacher_processing_class=other,
+        )
+
+
+def test_teacher_folder_with_a_lora_adapter_is_merged(tokenizer, tmp_path):
+    teacher = qwen3_teacher(len(tokenizer))
+    teacher.save_pretrained(tmp_path / "teacher")
+    tokenizer.save_pretrained(tmp_path / "teacher")
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj", "down_proj"], init_lora_weights=False)
+    adapted = get_peft_model(qwen3_teacher(len(tokenizer)), lora)
+    adapted.save_pretrained(tmp_path / "adapter")
+
+    trainer = MuDistillationTrainer(
+        mu_student(len(tokenizer)),
+        str(tmp_path / "teacher"),
+        args=distillation_config(tmp_path / "out", teacher_adapter_name_or_path=str(tmp_path / "adapter")),
+        train_dataset=qa_dataset(4),
+        processing_class=tokenizer,
+    )
+    merged = trainer.teacher_model
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert not any(p.requires_grad for p in merged.parameters())
+    ids = torch.tensor([tokenizer(qa_rows(1)[0]["prompt"]).input_ids])
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids).logits, adapted.eval()(ids).logits, atol=1e-5, rtol=0)
+        assert not torch.allclose(merged(ids).logits, teacher(ids).logits, atol=1e-3)
+
+
+def test_bad_models_and_datasets_are_refused(tokenizer, tmp_path):
+    vocab = len(tokenizer)
+    arguments = dict(args=distillation_config(tmp_path), processing_class=tokenizer)
+    with pytest.raises(ValueError, match="student must be an encoder-decoder model"):
+        MuDistillationTrainer(qwen3_teacher(vocab), qwen3_teacher(vocab), train_dataset=qa_dataset(4), **arguments)
+    with pytest.raises(ValueError, match="teacher must be a decoder-only causal LM"):
+        MuDistillationTrainer(mu_student(vocab), t5_student(vocab), train_dataset=qa_dataset(4), **arguments)
+    rows = qa_rows(4)
+    rows[2]["prompt"] = "  "
+
+    with pytest.raises(ValueError, match="training dataset row 2 has an empty 'prompt'"):
+        MuDistillationTrainer(
+            mu_student(vocab), qwen3_teacher(vocab), train_dataset=Dataset.from_list(rows), **arguments
+        )
+    with pytest.raises(ValueError, match="evaluation dataset has no 'completion' column"):
+        MuDistillationTrainer(
+            mu_student(vocab),
+            qwen3_teacher(vocab),
+            train_dataset=qa_dataset(4),
+            eval_dataset=qa_dataset(4).remove_columns("completion"),
+            **arguments,
+        )
+
+
+@pytest.mark.parametrize(
+    ("alpha", "beta", "temperature", "message"),
+    [(1.5, 0.0, 1.0, "alpha must be in"), (0.5, 2.0, 1.0, "beta must be in"), (0.5, 0.0, 0.0, "temperature must")],
+)
+def test_config_refuses_out_of_range_values(tmp_path, alpha, beta, temperature, message):
+    with pytest.raises(ValueError, match=message):
+        distillation_config(tmp_path, alpha=alpha, beta=beta, temperature=temperature)
+
+
+def test_evaluation_reports_both_terms(tokenizer, tmp_path):
+    trainer = MuDistillationTrainer(
+        mu_student(len(tokenizer)),
+        qwen3_teacher(len(tokenizer)),
+        args=distillation_config(tmp_path, per_device_eval_batch_size=4),
+        train_dataset=qa_dataset(8),
+        eval_dataset=qa_dataset(8, seed=1),
+        processing_class=tokenizer,
+    )
+    metrics = trainer.evaluate()
+    assert metrics["eval_kd_loss"] >= 0 and metrics["eval_ce_loss"] > 0
+    assert metrics["eval_loss"] == pytest.approx(
+        0.9 * metrics["eval_kd_loss"] + 0.1 * metrics["eval_ce_loss"], rel=1e-4
+    )
