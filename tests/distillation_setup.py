@@ -12,9 +12,8 @@ from transformers import (
 )
 
 from mu import MuConfig, MuForConditionalGeneration
-from mu.demo.synthetic_qa import make_synthetic_qa
+from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
 from mu.demo.tokenizer import train_tokenizer
-from mu.prompts import format_qa_prompt
 from mu.trainers import MuDistillationConfig
 
 SPECIAL_IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
@@ -22,10 +21,7 @@ SPECIAL_IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
 def qa_rows(num_rows: int = 32, seed: int = 0) -> list[dict]:
     """Prompt-completion rows from the synthetic QA set; unanswerable questions have an empty completion."""
-    return [
-        {"prompt": format_qa_prompt(r["question"], r["context"]), "completion": (r["answers"]["text"] or [""])[0]}
-        for r in make_synthetic_qa(num_rows, seed=seed)
-    ]
+    return prompt_completion_rows(make_synthetic_qa(num_rows, seed=seed))
 
 
 def qa_tokenizer():
@@ -103,7 +99,7 @@ def distillation_config(output_dir, **overrides) -> MuDistillationConfig:
         report_to=[],
         bf16=False,
         use_cpu=True,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         dataloader_num_workers=0,
         learning_rate=1e-3,
     )

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,7 +63,7 @@ def _flags(workspace, output_dir, max_steps: int, **extra) -> list[str]:
         "learning-rate": 1e-3,
         "bf16": "false",
         "use-cpu": "true",
-        "gradient-checkpointing": "false",
+        "activation-checkpointing": "false",
         "report-to": "none",
         "seed": 7,
         **extra,
@@ -141,3 +142,40 @@ def test_a_killed_run_resumes_to_the_same_weights(workspace, tmp_path):
     assert expected.keys() == got.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+
+
+def test_two_cpu_processes_share_the_batch(workspace, tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` with `--use-cpu` (torchrun, gloo; `--cpu` would start one
+    process): each process samples and trains on its half of the batch; the logged epoch counts both halves."""
+    output_dir = tmp_path / "ddp"
+    flags = _flags(workspace, output_dir, 3, **{"per-device-train-batch-size": 2, "save-steps": 3})
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launcher += [
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29517",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([*launcher, "-m", "mu.cli", "distill", *flags], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads((output_dir / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    # 3 steps x 2 processes x 2 rows = 12 of the 24 training rows
+    assert state["log_history"][-1]["epoch"] == pytest.approx(0.5)
+    assert all(entry["kd_loss"] >= 0 for entry in state["log_history"] if "kd_loss" in entry)
+
+
+def test_the_python_example_distils_and_saves(workspace, tmp_path):
+    script = Path(__file__).parents[1] / "examples" / "distill_from_teacher.py"
+    arguments = [workspace / "teacher", workspace / "student.json", workspace / "train.jsonl", tmp_path / "out", 2]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    result = subprocess.run([sys.executable, script, *map(str, arguments)], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    student = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "out")
+    state = json.loads((tmp_path / "out" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and type(student).__name__ == "MuForConditionalGeneration"

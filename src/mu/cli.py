@@ -83,12 +83,15 @@ def _add_demo_parser(subparsers) -> None:
     defaults = DemoSettings()
     parser = subparsers.add_parser(
         "demo",
-        help="train a small Mu on synthetic QA on the CPU and report exact match before/after",
-        description="Train a few-million-parameter Mu on a bundled synthetic extractive-QA set (CPU, a few "
-        "minutes, no download), save it, reload it with AutoModelForSeq2SeqLM and compare held-out exact match.",
+        help="fine-tune a small teacher, distil a small Mu from it and compare with a Mu trained on labels (CPU)",
+        description="On a bundled synthetic extractive-QA set (CPU, about 7 minutes, no download): fine-tune a "
+        "small decoder-only teacher with TRL's SFTTrainer, distil a few-million-parameter Mu from it with "
+        "MuDistillationTrainer, train the same Mu on the labels only for the same steps, and print held-out exact "
+        "match and F1 of the three; the distilled student is saved and reloaded with AutoModelForSeq2SeqLM.",
     )
     parser.add_argument("--output-dir", default=defaults.output_dir)
-    parser.add_argument("--max-steps", type=int, default=defaults.max_steps)
+    parser.add_argument("--teacher-steps", type=int, default=defaults.teacher_steps)
+    parser.add_argument("--student-steps", type=int, default=defaults.student_steps)
     parser.add_argument("--train-examples", type=int, default=defaults.train_examples)
     parser.add_argument("--eval-examples", type=int, default=defaults.eval_examples)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -101,7 +104,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     run_demo(
         DemoSettings(
             output_dir=args.output_dir,
-            max_steps=args.max_steps,
+            teacher_steps=args.teacher_steps,
+            student_steps=args.student_steps,
             train_examples=args.train_examples,
             eval_examples=args.eval_examples,
             seed=args.seed,

@@ -4,6 +4,8 @@ is a span of the context, and unanswerable questions about facts the context doe
 
 import random
 
+from ..prompts import format_qa_prompt
+
 _SYLLABLES = ["ka", "lo", "mi", "ra", "to", "ve", "su", "na", "do", "fe", "ri", "ba", "zu", "pe", "ol", "an"]
 _CITIES = ["Lumen", "Ostrava", "Pellin", "Quorra", "Saltmere", "Tervan", "Umbra", "Veldt", "Wexford", "Yarrow"]
 _JOBS = ["baker", "pilot", "teacher", "sculptor", "nurse", "chemist", "farmer", "drummer", "tailor", "surveyor"]
@@ -54,3 +56,11 @@ def make_synthetic_qa(num_examples: int, seed: int, unanswerable_rate: float = 0
     """`num_examples` SQuAD-v2-style rows (`id`, `context`, `question`, `answers`), the same for the same seed."""
     rng = random.Random(seed)
     return [make_example(rng, f"synthetic-{seed}-{i}", unanswerable_rate) for i in range(num_examples)]
+
+
+def prompt_completion_rows(rows: list[dict]) -> list[dict]:
+    """TRL's prompt-completion format: the reference QA prompt, and the first gold answer ("" if unanswerable)."""
+    return [
+        {"prompt": format_qa_prompt(r["question"], r["context"]), "completion": (r["answers"]["text"] or [""])[0]}
+        for r in rows
+    ]
