@@ -1,6 +1,10 @@
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
+# evaluate copies the metric modules it loads into this cache; keep the tests' copies out of the user's home.
+os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="mu-tests-modules-"))
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

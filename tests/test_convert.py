@@ -190,13 +190,13 @@ def test_push_to_hub_uploads_the_folder_in_one_commit(tmp_path, monkeypatch):
     calls = []
 
     class RecordingApi:
-        def create_repo(self, repo_id, exist_ok):
+        def create_repo(self, repo_id, private, exist_ok):
             calls.append(("create_repo", repo_id, exist_ok))
 
-        def upload_folder(self, repo_id, folder_path, commit_message):
+        def upload_folder(self, repo_id, folder_path, revision, commit_message, ignore_patterns):
             calls.append(("upload_folder", repo_id, sorted(path.name for path in Path(folder_path).iterdir())))
 
-    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
+    monkeypatch.setattr("mu.hub.HfApi", RecordingApi)
     write_reference_checkpoint("gqa4", tmp_path / "model.pt")
     output = tmp_path / "converted"
     convert("text", tmp_path / "model.pt", write_tokenizer(tmp_path / "tokenizer"), output, push_to_hub="org/mu-tiny")

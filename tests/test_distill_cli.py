@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM
 
@@ -89,6 +90,10 @@ def test_distill_writes_safetensors_checkpoints_logs_and_a_plot(workspace, tmp_p
     assert [entry["step"] for entry in train_logs] == [1, 2, 3, 4]
     assert all(entry["ce_loss"] > 0 for entry in train_logs)
     assert [entry["step"] for entry in history if "eval_kd_loss" in entry] == [2, 4]
+
+    card = ModelCard.load(output_dir / "README.md")
+    assert card.data.base_model == str(workspace / "teacher") and "distillation" in card.data.tags
+    assert "on-policy distillation" in card.text and "- steps: 4" in card.text
 
     student = AutoModelForSeq2SeqLM.from_pretrained(output_dir)
     saved = load_file(output_dir / "model.safetensors")

@@ -1,5 +1,5 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The `mu` command line: `mu generate`, `mu distill`, `mu demo`, `mu benchmark`, `mu convert`."""
+"""The `mu` command line: `mu generate | distill | evaluate | push | demo | benchmark | convert`."""
 
 import argparse
 import sys
@@ -75,6 +75,74 @@ def _add_distill_parser(subparsers) -> None:
         add_help=False,
         help="distil a decoder-only teacher into a Mu (or T5) student on-policy (`mu distill --help`)",
     )
+
+
+def _add_evaluate_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a model folder on SQuAD v2, XSum or CodeXGLUE code-to-text from local files",
+        description="Generate answers (greedy, batched) for a task's local file, score them with the task's "
+        "metrics (SQuAD v2 exact/F1, ROUGE-1/2/L/Lsum, smoothed BLEU-4 + exact match) plus ROUGE-Lsum, optionally "
+        "an LLM judge, and write predictions.jsonl and metrics.json.",
+    )
+    parser.add_argument("--model", required=True, help="model folder or Hub repo id (AutoModelForSeq2SeqLM)")
+    parser.add_argument("--task", required=True, help="squad_v2 | xsum | codexglue_code2text")
+    parser.add_argument("--data", required=True, help="SQuAD v2 JSON, or JSONL (document/summary, code/docstring)")
+    parser.add_argument("--output", required=True, help="folder for predictions.jsonl and metrics.json")
+    parser.add_argument("--limit", type=int, help="evaluate the first N examples only")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--judge", metavar="MODEL_DIR", help="a causal LM that grades each answer (0-1, averaged)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda")
+    parser.add_argument("--dtype", default="auto", choices=DTYPES)
+    parser.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from .evaluation.runner import evaluate_model
+
+    metrics = evaluate_model(
+        args.model,
+        args.task,
+        args.data,
+        args.output,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        judge_path=args.judge,
+        device=args.device,
+        dtype=args.dtype if args.dtype == "auto" else getattr(torch, args.dtype),
+    )
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _add_push_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "push",
+        help="check a model folder and publish it to the Hub in one commit",
+        description="Check that the folder is publishable (config loads, safetensors weights and no pickles, the "
+        "remote-code files named in auto_map, a model card), create the repo if needed and upload the folder as a "
+        "single commit. Nothing is sent when a check fails.",
+    )
+    parser.add_argument("--model", required=True, help="the model folder")
+    parser.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+    parser.add_argument("--revision", help="branch to commit to (created if needed)")
+    parser.add_argument("--commit-message")
+    parser.set_defaults(func=_run_push)
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    from .hub import push_folder
+
+    url = push_folder(args.model, args.repo_id, args.private, args.revision, args.commit_message)
+    print(f"Pushed {args.model} to {args.repo_id}: {url}")
+    return 0
 
 
 def _add_demo_parser(subparsers) -> None:
@@ -169,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate_parser(subparsers)
     _add_distill_parser(subparsers)
+    _add_evaluate_parser(subparsers)
+    _add_push_parser(subparsers)
     _add_demo_parser(subparsers)
     _add_benchmark_parser(subparsers)
     _add_convert_parser(subparsers)

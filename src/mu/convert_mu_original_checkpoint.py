@@ -212,22 +212,13 @@ def convert_checkpoint(
 
 
 def write_model_card(output_dir: Path, source: str, path: Path, model: MuForConditionalGeneration) -> None:
-    from huggingface_hub import ModelCard, ModelCardData
+    from .model_card import build_model_card
 
-    config = model.config
-    data = ModelCardData(library_name="transformers", pipeline_tag="text-generation", tags=["mu", "encoder-decoder"])
-    card = ModelCard(
-        f"---\n{data.to_yaml()}\n---\n\n# Mu ({source}), converted from a reference checkpoint\n\n"
-        f"Converted with `mu convert --source {source}` from the reference checkpoint `{path.name}` of "
-        "[microsoft/encoder-decoder-slm](https://github.com/microsoft/encoder-decoder-slm).\n\n"
-        f"| encoder layers | decoder layers | hidden | attention width | heads (q/kv) | MLP | parameters |\n"
-        f"|---:|---:|---:|---:|---:|---:|---:|\n"
-        f"| {config.encoder_layers} | {config.decoder_layers} | {config.hidden_size} | "
-        f"{config.attention_hidden_size} | {config.num_attention_heads}/{config.num_key_value_heads} | "
-        f"{config.intermediate_size} | {model.num_parameters() / 1e6:.2f}M |\n\n"
-        "```python\nfrom transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n"
-        'model = AutoModelForSeq2SeqLM.from_pretrained("<this folder>", trust_remote_code=True)\n'
-        'tokenizer = AutoTokenizer.from_pretrained("<this folder>")\n```\n'
+    card = build_model_card(
+        model,
+        title=f"Mu ({source}), converted from a reference checkpoint",
+        summary=f"Converted with `mu convert --source {source}` from the reference checkpoint `{path.name}` of "
+        "[microsoft/encoder-decoder-slm](https://github.com/microsoft/encoder-decoder-slm).",
     )
     card.save(output_dir / "README.md")
 
@@ -264,9 +255,7 @@ def convert(
     tokenizer.save_pretrained(output_dir)
     write_model_card(output_dir, source, path, model)
     if push_to_hub:
-        from huggingface_hub import HfApi
+        from .hub import push_folder
 
-        api = HfApi()
-        api.create_repo(push_to_hub, exist_ok=True)
-        api.upload_folder(repo_id=push_to_hub, folder_path=output_dir, commit_message=f"Mu converted from {path.name}")
+        push_folder(output_dir, push_to_hub, commit_message=f"Mu converted from {path.name}")
     return model

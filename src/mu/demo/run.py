@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from transformers import (
     AutoModelForSeq2SeqLM,
     DataCollatorForSeq2Seq,
@@ -23,6 +22,8 @@ from transformers import (
 
 from ..configuration_mu import MuConfig
 from ..evaluation import exact_match, f1_score
+from ..evaluation.generation import generate_answers
+from ..model_card import build_model_card
 from ..modeling_mu import MuForConditionalGeneration
 from ..plotting import plot_loss_curves
 from .synthetic_qa import make_synthetic_qa, prompt_completion_rows
@@ -109,23 +110,9 @@ def causal_lm_features(rows: list[dict], tokenizer: PreTrainedTokenizerBase) -> 
     return features
 
 
-@torch.no_grad()
-def answer_questions(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict], batch_size: int = 50
-) -> list[str]:
-    """Greedy answers for prompt rows, batched with left padding; works for encoder-decoder and decoder-only models."""
-    model.eval()
-    tokenizer.padding_side = "left"
-    answers = []
-    for start in tqdm(range(0, len(rows), batch_size), desc="answering", leave=False):
-        inputs = tokenizer(
-            [row["prompt"] for row in rows[start : start + batch_size]], return_tensors="pt", padding=True
-        )
-        output_ids = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-        if not model.config.is_encoder_decoder:
-            output_ids = output_ids[:, inputs["input_ids"].shape[1] :]
-        answers += [text.strip() for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
-    return answers
+def answer_questions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict]) -> list[str]:
+    """Greedy answers (up to 8 tokens) to the `prompt` of each row."""
+    return generate_answers(model, tokenizer, [row["prompt"] for row in rows], batch_size=50, max_new_tokens=8)
 
 
 def score(predictions: list[str], rows: list[dict]) -> dict[str, float]:
@@ -231,6 +218,14 @@ def run_demo(settings: DemoSettings) -> dict[str, dict[str, float]]:
 
     trainer = distill_student(settings, student, teacher, tokenizer, train_prompts, output_dir / "trainer")
     trainer.save_model(output_dir)
+    training = {
+        "teacher": f"{teacher.num_parameters() / 1e6:.2f}M-parameter Qwen3 layout, SFT {settings.teacher_steps} steps",
+        "method": "on-policy distillation, 0.9 x forward KL + 0.1 x cross-entropy (MuDistillationTrainer)",
+        "data": f"{settings.train_examples} synthetic SQuAD-2-style questions (mu.demo.synthetic_qa)",
+        "steps": f"{settings.student_steps}, batch {settings.batch_size}, learning rate {settings.learning_rate}",
+    }
+    summary = "The `mu demo` student: a small Mu distilled from a small decoder-only teacher on synthetic QA."
+    build_model_card(trainer.model, "Mu demo (distilled)", summary, training).save(output_dir / "README.md")
     plot = plot_loss_curves(
         trainer.state.log_history, output_dir / "loss_curves.png", ("loss", "kd_loss", "ce_loss"), "Mu distillation"
     )

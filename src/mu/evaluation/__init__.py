@@ -1,6 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Task metrics."""
+"""Evaluation: SQuAD v2 scoring, the bundled `evaluate` metrics, task runners and an LLM judge."""
 
+from .metrics import METRICS, load_metric
 from .squad_v2 import exact_match, f1_score, normalize_answer
 
-__all__ = ["exact_match", "f1_score", "normalize_answer"]
+__all__ = ["METRICS", "load_metric", "exact_match", "f1_score", "normalize_answer"]

@@ -1,0 +1,56 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""An LLM judge: any local causal LM grades each answer against the reference with a fixed rubric prompt.
+
+The score of an answer is the judge's probability of "Yes" against "No" as the next token after the rubric,
+`P(Yes) / (P(Yes) + P(No))`, a number in [0, 1]; the task score is the mean over answers."""
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+JUDGE_PROMPT = (
+    "You are grading the answer of a model. Reply Yes if the candidate answer says the same as the reference "
+    "answer for this task, and No otherwise.\n"
+    "###Task\n{prompt}\n###Reference answer\n{reference}\n###Candidate answer\n{prediction}\n"
+    "###Is the candidate answer correct? Reply Yes or No.\n"
+)
+
+
+def _first_token_ids(tokenizer: PreTrainedTokenizerBase, words: tuple[str, ...]) -> list[int]:
+    ids = {tokenizer(word, add_special_tokens=False).input_ids[0] for word in words}
+    return sorted(ids)
+
+
+@torch.no_grad()
+def judge_scores(
+    judge: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    references: list[str],
+    predictions: list[str],
+    batch_size: int = 8,
+) -> list[float]:
+    """One score in [0, 1] per answer: the judge's `P(Yes) / (P(Yes) + P(No))` after the rubric prompt."""
+    if judge.config.is_encoder_decoder:
+        raise ValueError(f"The judge must be a decoder-only causal LM; got {type(judge).__name__}.")
+    yes = _first_token_ids(tokenizer, ("Yes", " Yes"))
+    no = _first_token_ids(tokenizer, ("No", " No"))
+    if set(yes) & set(no):
+        raise ValueError("The judge's tokenizer does not tell 'Yes' from 'No' by their first token.")
+    texts = [
+        JUDGE_PROMPT.format(prompt=p, reference=r, prediction=a) for p, r, a in zip(prompts, references, predictions)
+    ]
+    judge.eval()
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    scores = []
+    try:
+        for start in tqdm(range(0, len(texts), batch_size), desc="judging", leave=False):
+            inputs = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(judge.device)
+            probabilities = judge(**inputs, logits_to_keep=1).logits[:, -1].float().softmax(-1)
+            p_yes, p_no = probabilities[:, yes].sum(-1), probabilities[:, no].sum(-1)
+            scores += (p_yes / (p_yes + p_no).clamp(min=1e-12)).tolist()
+    finally:
+        tokenizer.padding_side = padding_side
+    return scores

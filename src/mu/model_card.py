@@ -1,0 +1,97 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""The `README.md` model card of every folder the project writes (converted, distilled, demo models), built with
+`huggingface_hub.ModelCard`: Hub metadata, an architecture table, usage with the Auto classes, how the model was
+trained, its evaluation results and its limits."""
+
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers import PreTrainedModel
+
+_USAGE = """```python
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+model = AutoModelForSeq2SeqLM.from_pretrained("{repo}", trust_remote_code=True)
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+inputs = tokenizer("Answer the following question based only on the context.\\n###Question\\nWho keeps a ferret?"
+                   "\\n###Context\\nAna Lo keeps a ferret.\\n###Answer\\n", return_tensors="pt")
+print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))
+```
+
+`trust_remote_code=True` loads the model code saved next to the weights; with the `mu` package installed
+(`import mu`), the Auto classes know Mu without it."""
+
+_LIMITATIONS = (
+    "A small model: it answers from its input and is not a source of facts. It was not evaluated for safety or "
+    "bias; check its outputs on your own data before relying on them."
+)
+
+
+def architecture_table(model: PreTrainedModel) -> str:
+    config = model.config
+    return (
+        "| encoder layers | decoder layers | hidden | attention width | heads (q/kv) | MLP | vocabulary "
+        "| parameters |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"| {config.encoder_layers} | {config.decoder_layers} | {config.hidden_size} | "
+        f"{config.attention_hidden_size} | {config.num_attention_heads}/{config.num_key_value_heads} | "
+        f"{config.intermediate_size} | {config.vocab_size} | {model.num_parameters() / 1e6:.2f}M |"
+    )
+
+
+def evaluation_results(metrics_files: list[str | Path]) -> list[EvalResult]:
+    """`EvalResult`s (the card's `model-index`) from `metrics.json` files written by `mu evaluate`."""
+    import json
+
+    results = []
+    for path in metrics_files:
+        metrics = json.loads(Path(path).read_text())
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)) and name != "examples":
+                results.append(
+                    EvalResult(
+                        task_type="text2text-generation",
+                        dataset_type=metrics["task"],
+                        dataset_name=metrics["task"],
+                        metric_type=name,
+                        metric_value=value,
+                    )
+                )
+    return results
+
+
+def build_model_card(
+    model: PreTrainedModel,
+    title: str,
+    summary: str,
+    training: dict[str, str] | None = None,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+    eval_results: list[EvalResult] | None = None,
+    repo: str = "<this folder>",
+) -> ModelCard:
+    data = ModelCardData(
+        model_name=title,
+        library_name="transformers",
+        pipeline_tag="text2text-generation",
+        tags=["mu", "encoder-decoder"] + (["distillation"] if base_model else []),
+        license="mit",
+        base_model=base_model,
+        datasets=datasets,
+        eval_results=eval_results or None,
+    )
+    sections = [
+        f"# {title}",
+        summary,
+        "## Architecture",
+        architecture_table(model),
+        "## Usage",
+        _USAGE.format(repo=repo),
+    ]
+    if training:
+        sections += ["## Training", "\n".join(f"- {key}: {value}" for key, value in training.items())]
+    if eval_results:
+        rows = "\n".join(f"| {r.dataset_name} | {r.metric_type} | {r.metric_value:.4g} |" for r in eval_results)
+        sections += ["## Evaluation", "| task | metric | value |\n|---|---|---:|\n" + rows]
+    sections += ["## Limitations", _LIMITATIONS]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
