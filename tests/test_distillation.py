@@ -280,3 +280,19 @@ def test_evaluation_reports_both_terms(tokenizer, tmp_path):
     assert metrics["eval_loss"] == pytest.approx(
         0.9 * metrics["eval_kd_loss"] + 0.1 * metrics["eval_ce_loss"], rel=1e-4
     )
+
+
+def test_model_card_names_a_hub_teacher_as_base_model(tokenizer, tmp_path):
+    teacher = qwen3_teacher(len(tokenizer))
+    teacher.config.name_or_path = "org/teacher"
+    trainer = MuDistillationTrainer(
+        mu_student(len(tokenizer)),
+        teacher,
+        args=distillation_config(tmp_path, beta=0.5),
+        train_dataset=qa_dataset(4),
+        processing_class=tokenizer,
+    )
+    trainer.create_model_card(dataset_name="qa.jsonl")
+    card = (tmp_path / "README.md").read_text()
+    assert "base_model: org/teacher" in card and "- teacher: org/teacher" in card
+    assert "0.9 x generalized JSD (beta 0.5, temperature 0.9) + 0.1 x cross-entropy" in card

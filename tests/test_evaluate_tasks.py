@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from torch import nn
 
 from mu.cli import main
@@ -137,7 +138,9 @@ def test_mu_evaluate_generates_and_scores_code_to_text(tmp_path, model_dir, caps
     )
     output = tmp_path / "out"
     flags = ["--model", str(model_dir), "--task", "codexglue_code2text", "--data", str(data), "--output", str(output)]
-    assert main(["evaluate", *flags, "--limit", "3", "--batch-size", "2", "--max-new-tokens", "4"]) == 0
+    (model_dir / "README.md").write_text("---\nlibrary_name: transformers\n---\n# Mu\n")
+    sizes = ["--limit", "3", "--batch-size", "2", "--max-new-tokens", "4"]
+    assert main(["evaluate", *flags, *sizes, "--add-to-card"]) == 0
     metrics = json.loads((output / "metrics.json").read_text())
     assert json.loads(capsys.readouterr().out) == metrics
     assert metrics["task"] == "codexglue_code2text" and metrics["examples"] == 3
@@ -146,6 +149,9 @@ def test_mu_evaluate_generates_and_scores_code_to_text(tmp_path, model_dir, caps
     assert [p["reference"] for p in predictions] == ["Adds 0 to x.", "Adds 1 to x.", "Adds 2 to x."]
     # a random tiny model does not write these docstrings
     assert metrics["exact_match"] == 0.0
+    card = ModelCard.load(model_dir / "README.md")
+    recorded = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert recorded == {("codexglue_code2text", name): metrics[name] for name in ("bleu", "exact_match", "rougeLsum")}
     with pytest.raises(ValueError, match="limit must be at least 1"):
         main(["evaluate", *flags, "--limit", "0"])
 

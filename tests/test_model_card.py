@@ -1,8 +1,9 @@
 import json
 
+import pytest
 from huggingface_hub import ModelCard
 
-from mu.model_card import build_model_card, evaluation_results
+from mu.model_card import add_evaluation_results, build_model_card, evaluation_results
 
 from .conftest import tiny_model
 
@@ -19,6 +20,7 @@ def test_card_carries_hub_metadata_architecture_usage_and_results(tmp_path):
         base_model="org/teacher",
         datasets=["squad_v2"],
         eval_results=evaluation_results([metrics]),
+        tags=("distillation",),
     )
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
@@ -39,4 +41,19 @@ def test_card_carries_hub_metadata_architecture_usage_and_results(tmp_path):
 def test_card_without_teacher_or_results_has_no_such_sections(tmp_path):
     card = build_model_card(tiny_model(), "Mu plain", "Plain.")
     assert "## Evaluation" not in card.text and "## Training" not in card.text
-    assert "distillation" not in card.data.to_dict()["tags"] and card.data.base_model is None
+    assert card.data.to_dict()["tags"] == ["mu", "encoder-decoder"] and card.data.base_model is None
+
+
+def test_evaluation_results_are_added_to_the_card_and_replace_older_ones(tmp_path):
+    build_model_card(tiny_model(), "Mu", "A model.").save(tmp_path / "README.md")
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"task": "xsum", "examples": 2, "rouge1": 0.2, "rougeLsum": 0.1}))
+    second.write_text(json.dumps({"task": "xsum", "examples": 2, "rouge1": 0.3}))
+    add_evaluation_results(tmp_path, first)
+    card = add_evaluation_results(tmp_path, second)
+    stored = ModelCard.load(tmp_path / "README.md").data.eval_results
+    values = {(r.dataset_type, r.metric_type): r.metric_value for r in stored}
+    assert values == {("xsum", "rouge1"): 0.3, ("xsum", "rougeLsum"): 0.1}
+    assert card.data.model_name == "Mu"
+    with pytest.raises(ValueError, match="has no model card"):
+        add_evaluation_results(tmp_path / "elsewhere", first)

@@ -1,11 +1,16 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from mu.cli import main
 from mu.hub import validate_folder
 
 from .conftest import tiny_model
+from .hub_server import LocalHub
 
 
 class RecordingApi:
@@ -58,7 +63,7 @@ def test_an_unpublishable_folder_is_refused_and_nothing_is_sent(folder, monkeypa
     api = RecordingApi()
     monkeypatch.setattr("mu.hub.HfApi", lambda: api)
     damage(folder)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SystemExit, match=message):
         main(["push", "--model", str(folder), "--repo-id", "org/mu"])
     assert api.calls == []
 
@@ -68,3 +73,44 @@ def test_validation_lists_every_problem(folder):
     (folder / "training_args.bin").write_bytes(b"pickle")
     with pytest.raises(ValueError, match=r"pickle files \(training_args.bin\).*; it has no model card"):
         validate_folder(folder)
+
+
+def _push_in_a_fresh_process(folder, endpoint, *flags):
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": "x"}
+    command = [sys.executable, "-m", "mu.cli", "push", "--model", str(folder), "--repo-id", "org/mu", *flags]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_push_to_a_local_hub_stores_one_commit_that_loads_with_remote_code(folder, tmp_path):
+    expected = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    with LocalHub(tmp_path / "hub") as hub:
+        result = _push_in_a_fresh_process(folder, hub.endpoint, "--commit-message", "Mu tiny")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (commit,) = hub.commits
+    assert commit["repo_id"] == "org/mu" and commit["message"] == "Mu tiny"
+    assert sorted(commit["files"]) == expected
+    # A process that never imports `mu` loads the stored files through the code shipped with them.
+    load = (
+        "import sys, torch; from transformers import AutoModelForSeq2SeqLM;"
+        "m = AutoModelForSeq2SeqLM.from_pretrained(sys.argv[1], trust_remote_code=True);"
+        "assert 'mu' not in sys.modules and type(m).__module__.startswith('transformers_modules');"
+        "print(m(input_ids=torch.tensor([[5, 6, 7]]), decoder_input_ids=torch.tensor([[1]])).logits.sum().item())"
+    )
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    command = [sys.executable, "-c", load, str(tmp_path / "hub" / "org/mu")]
+    stored = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert stored.returncode == 0, stored.stderr[-3000:]
+    with torch.no_grad():
+        local = tiny_model()(input_ids=torch.tensor([[5, 6, 7]]), decoder_input_ids=torch.tensor([[1]])).logits.sum()
+    assert float(stored.stdout.split()[-1]) == pytest.approx(local.item(), rel=1e-5)
+
+
+def test_a_failed_commit_is_reported_and_leaves_the_folder_untouched(folder, tmp_path):
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    with LocalHub(tmp_path / "hub", fail_commits=True) as hub:
+        result = _push_in_a_fresh_process(folder, hub.endpoint)
+    assert result.returncode != 0 and not hub.commits
+    assert result.stderr.startswith("mu push: Pushing") and "Traceback" not in result.stderr
+    assert "failed, no commit was made and the folder is unchanged" in result.stderr
+    assert "500" in result.stderr and "storage backend is down" in result.stderr
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before

@@ -93,6 +93,9 @@ def _add_evaluate_parser(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--judge", metavar="MODEL_DIR", help="a causal LM that grades each answer (0-1, averaged)")
+    parser.add_argument(
+        "--add-to-card", action="store_true", help="add the metrics to the model-index of the model folder's card"
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda")
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.set_defaults(func=_run_evaluate)
@@ -117,6 +120,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype if args.dtype == "auto" else getattr(torch, args.dtype),
     )
+    if args.add_to_card:
+        from pathlib import Path
+
+        from .model_card import add_evaluation_results
+
+        add_evaluation_results(args.model, Path(args.output) / "metrics.json")
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -140,7 +149,10 @@ def _add_push_parser(subparsers) -> None:
 def _run_push(args: argparse.Namespace) -> int:
     from .hub import push_folder
 
-    url = push_folder(args.model, args.repo_id, args.private, args.revision, args.commit_message)
+    try:
+        url = push_folder(args.model, args.repo_id, args.private, args.revision, args.commit_message)
+    except (ValueError, RuntimeError) as error:
+        raise SystemExit(f"mu push: {error}") from error
     print(f"Pushed {args.model} to {args.repo_id}: {url}")
     return 0
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
 from transformers import AutoConfig
 
 # Pickled weights or training state execute code when loaded; only safetensors weights are published.
@@ -54,14 +55,19 @@ def push_folder(
     """Creates the repo if needed and uploads the checked folder as a single commit; returns the commit URL."""
     validate_folder(folder)
     api = api or HfApi()
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    if revision is not None:
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(folder),
-        revision=revision,
-        commit_message=commit_message or f"Upload {Path(folder).name} with mu push",
-        ignore_patterns=[".git/*"],
-    )
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            revision=revision,
+            commit_message=commit_message or f"Upload {Path(folder).name} with mu push",
+            ignore_patterns=[".git/*"],
+        )
+    except HfHubHTTPError as error:
+        raise RuntimeError(
+            f"Pushing {folder} to {repo_id} failed, no commit was made and the folder is unchanged: {error}"
+        ) from error
     return str(commit)

@@ -68,13 +68,14 @@ def build_model_card(
     base_model: str | None = None,
     datasets: list[str] | None = None,
     eval_results: list[EvalResult] | None = None,
+    tags: tuple[str, ...] = (),
     repo: str = "<this folder>",
 ) -> ModelCard:
     data = ModelCardData(
         model_name=title,
         library_name="transformers",
         pipeline_tag="text2text-generation",
-        tags=["mu", "encoder-decoder"] + (["distillation"] if base_model else []),
+        tags=["mu", "encoder-decoder", *tags],
         license="mit",
         base_model=base_model,
         datasets=datasets,
@@ -95,3 +96,20 @@ def build_model_card(
         sections += ["## Evaluation", "| task | metric | value |\n|---|---|---:|\n" + rows]
     sections += ["## Limitations", _LIMITATIONS]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+
+
+def add_evaluation_results(model_dir: str | Path, metrics_file: str | Path) -> ModelCard:
+    """Adds the results of a `mu evaluate` run (its `metrics.json`) to the `model-index` of the card in `model_dir`
+    (results of the same task and metric are replaced)."""
+    path = Path(model_dir) / "README.md"
+    if not path.is_file():
+        raise ValueError(f"{model_dir} has no model card (README.md) to add the results to.")
+    card = ModelCard.load(path)
+    new = evaluation_results([metrics_file])
+    replaced = {(r.dataset_type, r.metric_type) for r in new}
+    kept = [r for r in card.data.eval_results or [] if (r.dataset_type, r.metric_type) not in replaced]
+    card.data.eval_results = kept + new
+    if card.data.model_name is None:
+        card.data.model_name = Path(model_dir).resolve().name
+    card.save(path)
+    return card

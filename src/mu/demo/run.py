@@ -225,7 +225,8 @@ def run_demo(settings: DemoSettings) -> dict[str, dict[str, float]]:
         "steps": f"{settings.student_steps}, batch {settings.batch_size}, learning rate {settings.learning_rate}",
     }
     summary = "The `mu demo` student: a small Mu distilled from a small decoder-only teacher on synthetic QA."
-    build_model_card(trainer.model, "Mu demo (distilled)", summary, training).save(output_dir / "README.md")
+    card = build_model_card(trainer.model, "Mu demo (distilled)", summary, training, tags=("distillation",))
+    card.save(output_dir / "README.md")
     plot = plot_loss_curves(
         trainer.state.log_history, output_dir / "loss_curves.png", ("loss", "kd_loss", "ce_loss"), "Mu distillation"
     )

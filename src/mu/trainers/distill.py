@@ -20,7 +20,6 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
-from ..model_card import build_model_card
 from ..plotting import LossCurvesCallback
 from .data import load_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
@@ -115,36 +114,8 @@ def run_distill(arguments: DistillArguments, config: MuDistillationConfig) -> Mu
     resume = config.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=last_checkpoint(config.output_dir) if resume in ("true", "last") else resume)
     trainer.save_model(config.output_dir)
-    if trainer.accelerator.is_main_process:
-        write_distilled_model_card(trainer, arguments)
+    trainer.create_model_card(dataset_name=Path(arguments.train_file).name)
     return trainer
-
-
-def write_distilled_model_card(trainer: MuDistillationTrainer, arguments: DistillArguments) -> None:
-    config = trainer.args
-    teacher = arguments.teacher
-    if arguments.teacher_adapter:
-        teacher += f" + adapter {arguments.teacher_adapter} (merged)"
-    training = {
-        "method": "on-policy distillation (`mu distill`, MuDistillationTrainer)",
-        "teacher": arguments.teacher
-        + (f" + adapter {arguments.teacher_adapter}" if arguments.teacher_adapter else ""),
-        "loss": f"{config.alpha} x generalized JSD (beta {config.beta}, temperature {config.temperature}) "
-        f"+ {1 - config.alpha:.2g} x cross-entropy on the ground truth",
-        "sampling": f"temperature {config.temperature}, top-k {config.top_k}, "
-        f"up to {config.max_completion_length} tokens",
-        "data": Path(arguments.train_file).name,
-        "steps": str(trainer.state.global_step),
-        "optimizer": f"AdamW, learning rate {config.learning_rate}, weight decay {config.weight_decay}",
-    }
-    card = build_model_card(
-        trainer.model,
-        title=f"{Path(config.output_dir).name} (Mu, distilled)",
-        summary=f"An encoder-decoder student distilled from the decoder-only teacher `{arguments.teacher}`.",
-        training=training,
-        base_model=arguments.teacher,
-    )
-    card.save(Path(config.output_dir) / "README.md")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,8 @@ decoder logit that predicts the same token. The loss is `alpha * D(teacher || st
 
 import inspect
 import math
+import os
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,7 @@ from trl.models import prepare_deepspeed
 from trl.models.utils import unwrap_model_for_generation
 from trl.trainer.utils import create_model_from_path, get_config_model_id, pad
 
+from ..model_card import build_model_card
 from .data import check_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
 from .vocabulary import shared_vocabulary_size
@@ -133,6 +136,7 @@ class MuDistillationTrainer(DistillationTrainer):
         teacher_model = teacher_model if teacher_model is not None else args.teacher_model_name_or_path
         if teacher_model is None:
             raise ValueError("No teacher: pass `teacher_model` or set `teacher_model_name_or_path`.")
+        self.teacher_name = teacher_model if isinstance(teacher_model, str) else teacher_model.config.name_or_path
         if teacher_processing_class is None:
             teacher_processing_class = _find_tokenizer(teacher_model, args.trust_remote_code)
         if teacher_processing_class is None:
@@ -191,6 +195,41 @@ class MuDistillationTrainer(DistillationTrainer):
         if model.generation_config.decoder_start_token_id is None:
             raise ValueError("The student has no `decoder_start_token_id` in its config or generation config.")
         return model
+
+    def create_model_card(
+        self, model_name: str | None = None, dataset_name: str | None = None, tags: str | list[str] | None = None
+    ):
+        """Writes the Mu model card (see `mu.model_card`) to the output folder, which `push_to_hub` publishes with
+        the safetensors weights and the model code: the teacher (as `base_model` when it is a Hub id) and the
+        distillation settings."""
+        if not self.is_world_process_zero():
+            return
+        args = self.args
+        teacher = self.teacher_name or "a decoder-only teacher"
+        if args.teacher_adapter_name_or_path:
+            teacher += f" + adapter {args.teacher_adapter_name_or_path} (merged)"
+        training = {
+            "method": "on-policy distillation (MuDistillationTrainer)",
+            "teacher": teacher,
+            "loss": f"{args.alpha} x generalized JSD (beta {args.beta}, temperature {args.temperature}) "
+            f"+ {1 - args.alpha:.2g} x cross-entropy on the ground truth",
+            "sampling": f"temperature {args.temperature}, top-k {args.top_k}, "
+            f"up to {args.max_completion_length} tokens",
+            "data": dataset_name or "a prompt-completion dataset",
+            "steps": str(self.state.global_step),
+            "optimizer": f"AdamW, learning rate {args.learning_rate}, weight decay {args.weight_decay}",
+        }
+        name = model_name or Path(args.output_dir).name
+        card = build_model_card(
+            self.model,
+            title=f"{name} (distilled)",
+            summary=f"An encoder-decoder student distilled on-policy from the decoder-only teacher `{teacher}`.",
+            training=training,
+            tags=("distillation",),
+            # A Hub id only: the Hub resolves `base_model`, a local folder means nothing there (as in TRL).
+            base_model=self.teacher_name if self.teacher_name and not os.path.isdir(self.teacher_name) else None,
+        )
+        card.save(Path(args.output_dir) / "README.md")
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
