@@ -2,7 +2,7 @@ import pytest
 import torch
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, T5ForConditionalGeneration
 from trl.trainer.utils import pad
 
@@ -153,6 +153,8 @@ def test_training_samples_on_policy_and_logs_both_terms(tokenizer, tmp_path, stu
     assert any(not torch.equal(v, before[k]) for k, v in trainer.model.state_dict().items())
     if isinstance(student, T5ForConditionalGeneration):
         assert trainer.generation_config.decoder_start_token_id == 0
+    trainer.create_model_card()  # at every checkpoint; any seq2seq student has a card
+    assert "## Architecture" in (tmp_path / "README.md").read_text()
 
 
 def test_student_larger_than_the_teacher_never_samples_unshared_ids(tokenizer, tmp_path):
@@ -194,6 +196,12 @@ def test_vocabulary_check_names_the_differing_ids():
     lowercase.backend_tokenizer.pre_tokenizer = pre_tokenizers.Split("a", behavior="isolated")
     with pytest.raises(ValueError, match="split 'alpha beta' differently"):
         shared_vocabulary_size(student, lowercase, 7, 7, sample_texts=["alpha beta"])
+    appends_eos = _word_tokenizer(["alpha", "beta", "gamma", "delta"])
+    appends_eos.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", 2)]
+    )
+    with pytest.raises(ValueError, match="adds other special tokens than the teacher's"):
+        shared_vocabulary_size(appends_eos, student, 7, 7, sample_texts=["alpha beta"])
 
 
 def test_trainer_refuses_a_teacher_with_another_tokenizer(tokenizer, tmp_path):
@@ -264,6 +272,35 @@ def test_bad_models_and_datasets_are_refused(tokenizer, tmp_path):
 def test_config_refuses_out_of_range_values(tmp_path, alpha, beta, temperature, message):
     with pytest.raises(ValueError, match=message):
         distillation_config(tmp_path, alpha=alpha, beta=beta, temperature=temperature)
+    with pytest.raises(ValueError, match="max_completion_length must be a positive length, got None"):
+        distillation_config(tmp_path, max_completion_length=None)
+
+
+def test_ground_truth_is_cut_to_the_completion_length_and_ends_with_eos_only_when_it_fits(tokenizer, tmp_path):
+    trainer = MuDistillationTrainer(
+        mu_student(len(tokenizer)),
+        qwen3_teacher(len(tokenizer)),
+        args=distillation_config(tmp_path, max_completion_length=3),
+        train_dataset=qa_dataset(4),
+        processing_class=tokenizer,
+    )
+    rows = [{"prompt": "Where?", "completion": "Lumen Ostrava Pellin Quorra"}, {"prompt": "Who?", "completion": ""}]
+    labels = trainer._generate_and_score_completions(rows)["labels"].tolist()
+    long_answer = tokenizer(rows[0]["completion"], add_special_tokens=False).input_ids
+    assert len(long_answer) > 3 and labels[0] == long_answer[:3]
+    assert labels[1] == [tokenizer.eos_token_id, -100, -100]
+
+
+def test_student_start_tokens_must_agree_and_streams_are_refused(tokenizer, tmp_path):
+    student = mu_student(len(tokenizer))
+    student.generation_config.decoder_start_token_id = 2
+    arguments = dict(args=distillation_config(tmp_path), processing_class=tokenizer)
+    with pytest.raises(ValueError, match="starts the decoder with id 1 but its generation config with 2"):
+        MuDistillationTrainer(student, qwen3_teacher(len(tokenizer)), train_dataset=qa_dataset(4), **arguments)
+    stream = qa_dataset(4).to_iterable_dataset()
+    teacher = qwen3_teacher(len(tokenizer))
+    with pytest.raises(ValueError, match="Streaming \\(iterable\\) datasets are not supported"):
+        MuDistillationTrainer(mu_student(len(tokenizer)), teacher, train_dataset=stream, **arguments)
 
 
 def test_evaluation_reports_both_terms(tokenizer, tmp_path):

@@ -4,7 +4,9 @@ import math
 import pytest
 import torch
 from huggingface_hub import ModelCard
+from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
+from transformers import PreTrainedTokenizerFast
 
 from mu.cli import main
 from mu.demo.tokenizer import train_tokenizer
@@ -184,7 +186,9 @@ def test_judge_score_is_the_probability_of_yes_against_no():
     assert scores == pytest.approx([expected, expected], rel=1e-5)
     with pytest.raises(ValueError, match="judge must be a decoder-only causal LM"):
         judge_scores(mu_student(len(tokenizer)), tokenizer, prompts, references, predictions)
-    # A vocabulary without the words starts both with the same byte-level piece.
-    small = qa_tokenizer()
+    # A word-level vocabulary without the two words reads both as <unk>.
+    backend = Tokenizer(models.WordLevel({"<unk>": 0, "<s>": 1, "</s>": 2, "Q1": 3}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    words = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<unk>", eos_token="</s>")
     with pytest.raises(ValueError, match="does not tell 'Yes' from 'No' by their first token"):
-        judge_scores(qwen3_teacher(len(small)), small, prompts, references, predictions)
+        judge_scores(qwen3_teacher(len(words)), words, prompts, references, predictions)

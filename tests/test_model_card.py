@@ -11,7 +11,8 @@ from .conftest import tiny_model
 def test_card_carries_hub_metadata_architecture_usage_and_results(tmp_path):
     model = tiny_model()
     metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"task": "squad_v2", "examples": 3, "exact": 66.7, "f1": 70.0}))
+    squad = {"task": "squad_v2", "examples": 3, "exact": 66.7, "f1": 70.0, "total": 3, "best_f1_thresh": 0.0}
+    metrics.write_text(json.dumps(squad))
     card = build_model_card(
         model,
         "Mu test",
@@ -29,7 +30,7 @@ def test_card_carries_hub_metadata_architecture_usage_and_results(tmp_path):
     assert data["base_model"] == "org/teacher" and "distillation" in data["tags"]
     (index,) = data["model-index"]
     values = {m["type"]: m["value"] for result in index["results"] for m in result["metrics"]}
-    assert values == {"exact": 66.7, "f1": 70.0}  # `examples` and `task` are not metrics
+    assert values == {"exact": 66.7, "f1": 70.0}  # counts, thresholds and the task name are not results
     text = loaded.text
     config = model.config
     row = f"| {config.encoder_layers} | {config.decoder_layers} | {config.hidden_size} | "
@@ -57,3 +58,10 @@ def test_evaluation_results_are_added_to_the_card_and_replace_older_ones(tmp_pat
     assert card.data.model_name == "Mu"
     with pytest.raises(ValueError, match="has no model card"):
         add_evaluation_results(tmp_path / "elsewhere", first)
+
+
+def test_a_non_mu_model_gets_a_short_table():
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=32, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2))
+    assert f"| t5 | {t5.num_parameters() / 1e6:.2f}M |" in build_model_card(t5, "T5", "A T5.").text

@@ -70,8 +70,8 @@ def test_an_unpublishable_folder_is_refused_and_nothing_is_sent(folder, monkeypa
 
 def test_validation_lists_every_problem(folder):
     (folder / "README.md").unlink()
-    (folder / "training_args.bin").write_bytes(b"pickle")
-    with pytest.raises(ValueError, match=r"pickle files \(training_args.bin\).*; it has no model card"):
+    (folder / "optimizer.pt").write_bytes(b"pickle")
+    with pytest.raises(ValueError, match=r"pickle files \(optimizer.pt\).*; it has no model card"):
         validate_folder(folder)
 
 
@@ -83,6 +83,11 @@ def _push_in_a_fresh_process(folder, endpoint, *flags):
 
 def test_push_to_a_local_hub_stores_one_commit_that_loads_with_remote_code(folder, tmp_path):
     expected = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    # What a Trainer leaves next to the model stays local (pickles there are no reason to refuse the folder).
+    (folder / "training_args.bin").write_bytes(b"pickle")
+    (folder / "checkpoint-2" / "nested").mkdir(parents=True)
+    (folder / "checkpoint-2" / "optimizer.pt").write_bytes(b"pickle")
+    (folder / "checkpoint-2" / "nested" / "rng_state.pth").write_bytes(b"pickle")
     with LocalHub(tmp_path / "hub") as hub:
         result = _push_in_a_fresh_process(folder, hub.endpoint, "--commit-message", "Mu tiny")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -2,6 +2,7 @@
 """`mu push`: check a model folder and publish it to the Hub in one commit."""
 
 import json
+from fnmatch import fnmatch
 from pathlib import Path
 
 from huggingface_hub import HfApi
@@ -10,16 +11,24 @@ from transformers import AutoConfig
 
 # Pickled weights or training state execute code when loaded; only safetensors weights are published.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+# What `Trainer` leaves in a model folder besides the model (its arguments, resumable checkpoints) stays local;
+# matched like `upload_folder`'s `ignore_patterns` (fnmatch on the path in the folder).
+TRAINING_STATE_PATTERNS = ["training_args.bin", "checkpoint-*/*", ".git/*"]
 
 
 def validate_folder(folder: str | Path) -> list[Path]:
-    """The files to upload, after checking that the folder is a publishable model: its config loads, its weights
-    are safetensors and nothing is a pickle, the code files named in `auto_map` are there, and it has a model card.
+    """The files to upload (all but the training state `Trainer` leaves: `training_args.bin`, `checkpoint-*/`),
+    after checking that the folder is a publishable model: its config loads, its weights are safetensors and nothing
+    else is a pickle, the code files named in `auto_map` are there, and it has a model card.
     Raises a ValueError that lists every problem."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder.")
-    files = sorted(path for path in folder.rglob("*") if path.is_file() and ".git" not in path.parts)
+    files = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and not any(fnmatch(path.relative_to(folder).as_posix(), p) for p in TRAINING_STATE_PATTERNS)
+    )
     problems = []
     try:
         AutoConfig.from_pretrained(folder)
@@ -64,7 +73,7 @@ def push_folder(
             folder_path=str(folder),
             revision=revision,
             commit_message=commit_message or f"Upload {Path(folder).name} with mu push",
-            ignore_patterns=[".git/*"],
+            ignore_patterns=TRAINING_STATE_PATTERNS,
         )
     except HfHubHTTPError as error:
         raise RuntimeError(

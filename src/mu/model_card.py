@@ -29,6 +29,9 @@ _LIMITATIONS = (
 
 def architecture_table(model: PreTrainedModel) -> str:
     config = model.config
+    if config.model_type != "mu":
+        parameters = f"{model.num_parameters() / 1e6:.2f}M"
+        return f"| model type | parameters |\n|---|---:|\n| {config.model_type} | {parameters} |"
     return (
         "| encoder layers | decoder layers | hidden | attention width | heads (q/kv) | MLP | vocabulary "
         "| parameters |\n"
@@ -47,7 +50,8 @@ def evaluation_results(metrics_files: list[str | Path]) -> list[EvalResult]:
     for path in metrics_files:
         metrics = json.loads(Path(path).read_text())
         for name, value in metrics.items():
-            if isinstance(value, (int, float)) and name != "examples":
+            # counts (`examples`, SQuAD's `*total`) and thresholds are not results
+            if isinstance(value, (int, float)) and name != "examples" and not name.endswith(("total", "_thresh")):
                 results.append(
                     EvalResult(
                         task_type="text2text-generation",

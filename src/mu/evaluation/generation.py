@@ -20,6 +20,9 @@ def generate_answers(
     (whose prompt tokens are cut off)."""
     model.eval()
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    pad_token = tokenizer.pad_token
+    if pad_token is None:  # batches need a pad token; EOS is the usual stand-in
+        tokenizer.pad_token = tokenizer.eos_token
     answers = []
     try:
         for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
@@ -29,5 +32,5 @@ def generate_answers(
                 output_ids = output_ids[:, inputs["input_ids"].shape[1] :]
             answers += [text.strip() for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
     finally:
-        tokenizer.padding_side = padding_side
+        tokenizer.padding_side, tokenizer.pad_token = padding_side, pad_token
     return answers

@@ -2,7 +2,10 @@
 """An LLM judge: any local causal LM grades each answer against the reference with a fixed rubric prompt.
 
 The score of an answer is the judge's probability of "Yes" against "No" as the next token after the rubric,
-`P(Yes) / (P(Yes) + P(No))`, a number in [0, 1]; the task score is the mean over answers."""
+`P(Yes) / (P(Yes) + P(No))`, a number in [0, 1]; the task score is the mean over answers. An empty answer or
+reference (an unanswerable question) is shown as "(no answer)"."""
+
+import inspect
 
 import torch
 from tqdm.auto import tqdm
@@ -17,7 +20,11 @@ JUDGE_PROMPT = (
 
 
 def _first_token_ids(tokenizer: PreTrainedTokenizerBase, words: tuple[str, ...]) -> list[int]:
-    ids = {tokenizer(word, add_special_tokens=False).input_ids[0] for word in words}
+    """The first token of each word that is not whitespace alone (SentencePiece may start " Yes" with "▁")."""
+    ids = set()
+    for word in words:
+        tokens = tokenizer(word, add_special_tokens=False).input_ids
+        ids.add(next((t for t in tokens if tokenizer.decode([t]).strip()), tokens[0]))
     return sorted(ids)
 
 
@@ -38,19 +45,24 @@ def judge_scores(
     if set(yes) & set(no):
         raise ValueError("The judge's tokenizer does not tell 'Yes' from 'No' by their first token.")
     texts = [
-        JUDGE_PROMPT.format(prompt=p, reference=r, prediction=a) for p, r, a in zip(prompts, references, predictions)
+        JUDGE_PROMPT.format(prompt=p, reference=r or "(no answer)", prediction=a or "(no answer)")
+        for p, r, a in zip(prompts, references, predictions)
     ]
+    takes_position_ids = "position_ids" in inspect.signature(judge.forward).parameters
     judge.eval()
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    if tokenizer.pad_token is None:
+    pad_token = tokenizer.pad_token
+    if pad_token is None:  # batches need a pad token; EOS is the usual stand-in
         tokenizer.pad_token = tokenizer.eos_token
     scores = []
     try:
         for start in tqdm(range(0, len(texts), batch_size), desc="judging", leave=False):
             inputs = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(judge.device)
+            if takes_position_ids:  # positions from the first real token, whatever the left padding
+                inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
             probabilities = judge(**inputs, logits_to_keep=1).logits[:, -1].float().softmax(-1)
             p_yes, p_no = probabilities[:, yes].sum(-1), probabilities[:, no].sum(-1)
             scores += (p_yes / (p_yes + p_no).clamp(min=1e-12)).tolist()
     finally:
-        tokenizer.padding_side = padding_side
+        tokenizer.padding_side, tokenizer.pad_token = padding_side, pad_token
     return scores

@@ -112,7 +112,9 @@ def run_distill(arguments: DistillArguments, config: MuDistillationConfig) -> Mu
         callbacks=[LossCurvesCallback(("loss", "kd_loss", "ce_loss", "eval_loss"), title="Mu distillation")],
     )
     resume = config.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=last_checkpoint(config.output_dir) if resume in ("true", "last") else resume)
+    if isinstance(resume, str) and resume.lower() in ("true", "last"):
+        resume = last_checkpoint(config.output_dir)
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(config.output_dir)
     trainer.create_model_card(dataset_name=Path(arguments.train_file).name)
     return trainer

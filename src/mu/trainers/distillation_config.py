@@ -45,7 +45,7 @@ class MuDistillationConfig(DistillationConfig):
         default=128,
         metadata={"help": "Top-k sampling of the student's completions; 0 disables top-k filtering."},
     )
-    max_completion_length: int | None = field(
+    max_completion_length: int = field(
         default=256,
         metadata={"help": "Maximum number of tokens of a sampled completion (and of a ground-truth one)."},
     )
@@ -58,5 +58,7 @@ class MuDistillationConfig(DistillationConfig):
             raise ValueError(f"alpha must be in [0.0, 1.0], got {self.alpha}.")
         if self.temperature <= 0.0:
             raise ValueError(f"temperature must be positive, got {self.temperature}.")
+        if self.max_completion_length is None or self.max_completion_length < 1:
+            raise ValueError(f"max_completion_length must be a positive length, got {self.max_completion_length}.")
         if self.use_vllm:
             raise ValueError("use_vllm is not supported: vLLM does not serve encoder-decoder students.")

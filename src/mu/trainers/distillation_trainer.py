@@ -7,6 +7,7 @@ decoder logit that predicts the same token. The loss is `alpha * D(teacher || st
 `D` being TRL's generalized Jensen-Shannon divergence, plus `(1 - alpha) * CE` on the dataset's ground truth.
 """
 
+import copy
 import inspect
 import math
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate.utils import is_peft_model
-from datasets import Dataset
+from datasets import Dataset, IterableDataset
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
@@ -68,7 +69,7 @@ def generalized_jsd_divergence(
 
 def load_teacher(teacher: str | PreTrainedModel, adapter: str | None = None, **init_kwargs) -> PreTrainedModel:
     """The frozen teacher: loaded with `AutoModelForCausalLM` when given a path, with a PEFT adapter (`adapter`, or
-    one already attached) merged into its weights."""
+    one already attached) merged into its weights; a `PeftModel` passed in is merged in place."""
     if isinstance(teacher, str):
         teacher = create_model_from_path(teacher, architecture=AutoModelForCausalLM, **init_kwargs)
     if adapter is not None:
@@ -123,10 +124,13 @@ class MuDistillationTrainer(DistillationTrainer):
         if args is None:
             model_name = model if isinstance(model, str) else get_config_model_id(model.config)
             args = MuDistillationConfig(f"{model_name.split('/')[-1]}-Distillation")
+        # The models are loaded here rather than by the parent (which loads causal LMs and compares vocabulary
+        # sizes); the trainer keeps a copy of the config without the loading arguments it has used.
+        student_init_kwargs, teacher_init_kwargs = _init_kwargs(args)
+        args = copy.copy(args)
+        args.model_init_kwargs = args.teacher_model_init_kwargs = None
         if isinstance(model, str):
-            # The parent would load a causal LM from a path; the student is a sequence-to-sequence model.
-            model = create_model_from_path(model, architecture=AutoModelForSeq2SeqLM, **(args.model_init_kwargs or {}))
-            args.model_init_kwargs = None
+            model = create_model_from_path(model, architecture=AutoModelForSeq2SeqLM, **student_init_kwargs)
         if not model.config.is_encoder_decoder:
             raise ValueError(
                 f"The student must be an encoder-decoder model (AutoModelForSeq2SeqLM); got {type(model).__name__}. "
@@ -144,12 +148,7 @@ class MuDistillationTrainer(DistillationTrainer):
                 "The teacher has no tokenizer of its own; checking the vocabulary against the student's tokenizer "
                 "only. Pass `teacher_processing_class` to compare the two."
             )
-        teacher_model = load_teacher(
-            teacher_model,
-            adapter=args.teacher_adapter_name_or_path,
-            **{"trust_remote_code": args.trust_remote_code, **(args.teacher_model_init_kwargs or {})},
-        )
-        args.teacher_model_init_kwargs = None
+        teacher_model = load_teacher(teacher_model, adapter=args.teacher_adapter_name_or_path, **teacher_init_kwargs)
 
         for name, dataset in _named_datasets(train_dataset, eval_dataset):
             check_prompt_completion_dataset(dataset, name)
@@ -167,6 +166,8 @@ class MuDistillationTrainer(DistillationTrainer):
             peft_config=peft_config,
         )
         self.alpha = args.alpha
+        if self._tokenizer.eos_token_id is None:
+            raise ValueError("The student's tokenizer has no EOS token: completions could not end.")
         student_vocab_size = self.model.config.get_text_config().vocab_size
         self.shared_vocab_size = shared_vocabulary_size(
             self._tokenizer,
@@ -190,10 +191,19 @@ class MuDistillationTrainer(DistillationTrainer):
 
     @staticmethod
     def _prepared_student(model: PreTrainedModel) -> PreTrainedModel:
-        if model.generation_config.decoder_start_token_id is None:
-            model.generation_config.decoder_start_token_id = model.config.decoder_start_token_id
-        if model.generation_config.decoder_start_token_id is None:
+        """Sampling starts the decoder from the generation config's start token and the loss from the config's:
+        both must be set and equal."""
+        from_config = getattr(model.config, "decoder_start_token_id", None)
+        from_generation = model.generation_config.decoder_start_token_id
+        if from_config is not None and from_generation is not None and from_config != from_generation:
+            raise ValueError(
+                f"The student's config starts the decoder with id {from_config} but its generation config with "
+                f"{from_generation}; make them agree."
+            )
+        start = from_config if from_config is not None else from_generation
+        if start is None:
             raise ValueError("The student has no `decoder_start_token_id` in its config or generation config.")
+        model.config.decoder_start_token_id = model.generation_config.decoder_start_token_id = start
         return model
 
     def create_model_card(
@@ -269,7 +279,7 @@ class MuDistillationTrainer(DistillationTrainer):
         output = super()._generate_and_score_completions(inputs)
         eos_token_id = self._tokenizer.eos_token_id
         labels = [
-            torch.tensor(ids[: self.max_completion_length - 1] + [eos_token_id])
+            torch.tensor((ids + [eos_token_id])[: self.max_completion_length])
             for ids in self._tokenizer([x["completion"] for x in inputs], add_special_tokens=False)["input_ids"]
         ]
         output["labels"] = pad(labels, -100, "right", self.pad_to_multiple_of).to(self.accelerator.device)
@@ -293,7 +303,7 @@ class MuDistillationTrainer(DistillationTrainer):
             model, unwrapped_student, self._compute_loss, unwrapped_student, inputs, *normalizers
         )
         mode = "train" if self.model.training else "eval"
-        kd_sum, kd_count, ce_sum, ce_count = self.accelerator.gather_for_metrics(terms.unsqueeze(0)).sum(0).tolist()
+        kd_sum, kd_count, ce_sum, ce_count = self.accelerator.gather(terms.unsqueeze(0)).sum(0).tolist()
         if self.alpha > 0:
             self._metrics[mode]["kd_loss"].append(kd_sum / max(kd_count, 1.0))
         if self.alpha < 1:
@@ -359,7 +369,27 @@ class MuDistillationTrainer(DistillationTrainer):
         return logits[:, -completion_length - 1 : -1]
 
 
+def _init_kwargs(args: MuDistillationConfig) -> tuple[dict, dict]:
+    """`from_pretrained` arguments of the student and the teacher, completed as the parent trainer does: no device
+    map under multi-GPU/DeepSpeed training (a dispatched model cannot be wrapped), the teacher's revision, the
+    checkpoint's dtype for the teacher unless one is given, `trust_remote_code` for both."""
+    student = dict(args.model_init_kwargs or {})
+    teacher = {"dtype": None, **(args.teacher_model_init_kwargs or {})}
+    if isinstance(teacher["dtype"], str) and teacher["dtype"] != "auto":
+        teacher["dtype"] = getattr(torch, teacher["dtype"])
+    if args.teacher_model_revision is not None:
+        teacher.setdefault("revision", args.teacher_model_revision)
+    for kwargs in (student, teacher):
+        kwargs.setdefault("trust_remote_code", args.trust_remote_code)
+        if args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
+            kwargs["device_map"] = None
+    return student, teacher
+
+
 def _named_datasets(train_dataset, eval_dataset):
+    for dataset in (train_dataset, *(eval_dataset.values() if isinstance(eval_dataset, dict) else [eval_dataset])):
+        if isinstance(dataset, IterableDataset):
+            raise ValueError("Streaming (iterable) datasets are not supported yet; load the dataset as a Dataset.")
     if train_dataset is not None:
         yield "training dataset", train_dataset
     if isinstance(eval_dataset, dict):

@@ -18,7 +18,8 @@ def shared_vocabulary_size(
 ) -> int:
     """Returns the number of ids both models score, `min(student_vocab_size, teacher_vocab_size)`, after checking
     that the two tokenizers map every id below it to the same token, that the student's tokenizer does not emit ids
-    beyond it, and that both split `sample_texts` into the same ids. Raises a ValueError that names what differs."""
+    beyond it, that both split `sample_texts` into the same ids and add the same special tokens. Raises a ValueError
+    that names what differs."""
     shared = min(student_vocab_size, teacher_vocab_size)
     if len(student_tokenizer) > shared:
         raise ValueError(
@@ -48,5 +49,14 @@ def shared_vocabulary_size(
             raise ValueError(
                 f"The teacher and student tokenizers share a vocabulary but split {text[:80]!r} differently "
                 f"(student {student_ids[:16]}, teacher {teacher_ids[:16]}): their merges or normalisation differ."
+            )
+    # The student's tokenizer encodes the prompts the teacher reads: its special tokens must be the teacher's.
+    for text in list(sample_texts)[:1]:
+        student_ids, teacher_ids = student_tokenizer(text)["input_ids"], teacher_tokenizer(text)["input_ids"]
+        if student_ids != teacher_ids:
+            raise ValueError(
+                f"The student's tokenizer adds other special tokens than the teacher's (student {student_ids[:4]} … "
+                f"{student_ids[-4:]}, teacher {teacher_ids[:4]} … {teacher_ids[-4:]}); the teacher would read prompts "
+                "it was not trained on. Give both the same `add_bos_token`/`add_eos_token` behaviour."
             )
     return shared

@@ -96,6 +96,8 @@ class Bleu(evaluate.Metric):
         else:
             precisions = [m / c if c else 0.0 for m, c in zip(matches, candidates)]
         geometric_mean = math.exp(sum(math.log(p) for p in precisions) / max_order) if min(precisions) > 0 else 0.0
+        if reference_length == 0:
+            raise ValueError("Every reference is empty after tokenization: BLEU is undefined.")
         length_ratio = translation_length / reference_length
         if length_ratio >= 1.0:
             brevity_penalty = 1.0
