@@ -11,6 +11,17 @@ if TYPE_CHECKING:
 METRICS = ("squad_v2", "rouge", "bleu", "exact_match")
 
 
+def text_with_references_features() -> list:
+    """The input features of text metrics that accept one reference per prediction or a list of them."""
+    import datasets
+
+    text = datasets.Value("string")
+    return [
+        datasets.Features({"predictions": text, "references": datasets.Sequence(text)}),
+        datasets.Features({"predictions": text, "references": text}),
+    ]
+
+
 def load_metric(name: str, **kwargs) -> "evaluate.EvaluationModule":
     """Load the bundled metric `name` (one of `METRICS`) with `evaluate.load`, which receives `kwargs`."""
     if name not in METRICS:

@@ -7,9 +7,10 @@ import math
 from collections import Counter
 from collections.abc import Callable
 
-import datasets
 import evaluate
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+from mu.evaluation.metrics import text_with_references_features
 
 _DESCRIPTION = """
 Corpus-level BLEU: the geometric mean of the modified n-gram precisions (n = 1..max_order; the n-gram counts of a
@@ -55,15 +56,7 @@ class Bleu(evaluate.Metric):
             description=_DESCRIPTION,
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features(
-                    {
-                        "predictions": datasets.Value("string"),
-                        "references": datasets.Sequence(datasets.Value("string")),
-                    }
-                ),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
+            features=text_with_references_features(),
             reference_urls=["https://aclanthology.org/P02-1040/"],
         )
 

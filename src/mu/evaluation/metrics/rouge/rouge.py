@@ -4,9 +4,10 @@ the Hub `rouge` metric, so code written for `evaluate.load("rouge")` runs offlin
 
 from collections.abc import Callable
 
-import datasets
 import evaluate
 from rouge_score import rouge_scorer, scoring, tokenizers
+
+from mu.evaluation.metrics import text_with_references_features
 
 _DESCRIPTION = """
 ROUGE F-measures of predictions against references, from the `rouge_score` package: `rouge1` / `rouge2` (unigram /
@@ -51,15 +52,7 @@ class Rouge(evaluate.Metric):
             description=_DESCRIPTION,
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features(
-                    {
-                        "predictions": datasets.Value("string"),
-                        "references": datasets.Sequence(datasets.Value("string")),
-                    }
-                ),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
+            features=text_with_references_features(),
             codebase_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
         )
 
