@@ -21,7 +21,6 @@ sampling completions and the number of decoding steps (`generate()` iterations) 
 
 import argparse
 import datetime
-import json
 import statistics
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from ..demo.tokenizer import train_tokenizer
 from ..modeling_mu import MuForConditionalGeneration
 from ..trainers import MuDistillationConfig, MuDistillationTrainer
 from .generation import device_name
+from .report import save_results
 
 TARGET_RATIO = 10.0
 METHODS = {
@@ -506,15 +506,10 @@ def run_benchmark(settings: DistillationBenchmarkSettings) -> dict:
         "met": ratio >= TARGET_RATIO,
     }
 
-    output_dir = Path(settings.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     # Runs at other sizes or lengths on the same machine and day get their own files.
     lengths = f"{settings.encoder_length or 'fit'}x{settings.max_completion_length}"
-    stem = output_dir / f"distillation-{settings.size}-{lengths}-{device_label}-{results['date']}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results, stem.with_suffix(".md"))
-    write_plot(results, stem.with_suffix(".png"))
-    results["files"] = [str(stem.with_suffix(suffix)) for suffix in (".json", ".md", ".png")]
+    stem = Path(settings.output_dir) / f"distillation-{settings.size}-{lengths}-{device_label}-{results['date']}"
+    results["files"] = save_results(results, stem, write_markdown, write_plot)
     return results
 
 

@@ -10,7 +10,6 @@ after a warm-up, with the repetitions taken in turn across contenders; the media
 
 import argparse
 import datetime
-import json
 import multiprocessing
 import os
 import platform
@@ -32,7 +31,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from .contenders import CONTENDERS, SIZES
 from .flops import TransformerShape, counted_flops, generation_flops
-from .report import summarize_targets, write_markdown, write_plot
+from .report import save_results, summarize_targets, write_markdown, write_plot
 from .roofline import gemm_flops_per_second, synchronize, weight_streaming_bytes_per_second
 
 DEFAULT_INPUT_LENGTHS = (128, 512, 1024, 2048, 4096)
@@ -337,13 +336,8 @@ def run_benchmark(settings: BenchmarkSettings) -> dict:
     }
     results["targets"] = summarize_targets(results)
 
-    output_dir = Path(settings.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stem = output_dir / f"{device_label}-{results['date']}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results, stem.with_suffix(".md"))
-    write_plot(results, stem.with_suffix(".png"))
-    results["files"] = [str(stem.with_suffix(suffix)) for suffix in (".json", ".md", ".png")]
+    stem = Path(settings.output_dir) / f"{device_label}-{results['date']}"
+    results["files"] = save_results(results, stem, write_markdown, write_plot)
     return results
 
 

@@ -1,9 +1,23 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
 """The generation benchmark's report: the targets as ratios from one run, a markdown table and a figure."""
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 REFERENCE_LENGTH = 1024
+
+
+def save_results(
+    results: dict, stem: Path, write_markdown: Callable[[dict, Path], None], write_plot: Callable[[dict, Path], None]
+) -> list[str]:
+    """Writes a benchmark's results as `<stem>.json`, `.md` and `.png` (its own table and plot writers); returns the
+    three paths."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(results, stem.with_suffix(".md"))
+    write_plot(results, stem.with_suffix(".png"))
+    return [str(stem.with_suffix(suffix)) for suffix in (".json", ".md", ".png")]
 
 
 def _row(results: dict, contender: str, length: int, new_tokens: int, batch_size: int = 1) -> dict | None:

@@ -269,8 +269,8 @@ class MuDistillationTrainer(DistillationTrainer):
             sequences = unwrapped_model.generate(**inputs, generation_config=self.generation_config)
         completions = []
         for ids in sequences[:, 1:].tolist():
-            ends = [i for i, token_id in enumerate(ids) if token_id in self.eos_token_ids]
-            completions.append(ids[: ends[0] + 1] if ends else ids)
+            end = next((i + 1 for i, token_id in enumerate(ids) if token_id in self.eos_token_ids), len(ids))
+            completions.append(ids[:end])
         return completions
 
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
