@@ -2,11 +2,20 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
+import PIL.Image
 import pytest
 import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import AutoModelForSeq2SeqLM, PreTrainedTokenizerFast
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoModelForSeq2SeqLM,
+    AutoProcessor,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    PreTrainedTokenizerFast,
+)
 
 from mu.cli import main
 from mu.convert_mu_original_checkpoint import convert, convert_checkpoint
@@ -127,7 +136,80 @@ def test_missing_unexpected_and_misshapen_tensors_are_named(tmp_path):
     assert "shape mismatch for model.decoder.layers.0.mlp.fc1.weight: expected (48, 32), got (5, 32)" in message
 
 
-def test_vision_tensors_are_refused_until_the_vision_model_exists(tmp_path):
+def write_reference_vision_folder(folder: Path, **config_fields) -> tuple[dict, CLIPVisionModel, torch.nn.Module]:
+    """The vision reference's layout: a fixture's language model, a CLIP tower under
+    `vision_tower.vision_tower.vision_model.`, `mm_projector.{0,2}` and `image_newline`. Returns the fixture, the
+    tower and the projector (an `nn.Sequential`, as the reference builds it)."""
+    fixture, _ = write_reference_checkpoint("vision-language-gqa2", folder)
+    torch.manual_seed(0)
+    tower_config = CLIPVisionConfig(
+        hidden_size=128,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=336,
+        patch_size=14,
+    )
+    tower = CLIPVisionModel(tower_config).eval()
+    projector = torch.nn.Sequential(torch.nn.Linear(128, 32), torch.nn.GELU(), torch.nn.Linear(32, 32))
+    state_dict = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    state_dict.update({f"vision_tower.vision_tower.vision_model.{k}": v for k, v in tower.state_dict().items()})
+    state_dict.update({f"mm_projector.{k}": v for k, v in projector.state_dict().items()})
+    state_dict["image_newline"] = torch.randn(32)
+    torch.save(state_dict, folder / "pytorch_model.bin")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(
+        {
+            "mm_vision_select_layer": -2,
+            "mm_projector_type": "mlp2x_gelu",
+            "mm_vision_select_feature": "patch",
+            "mm_patch_merge_type": "spatial_unpad",
+            "image_aspect_ratio": "anyres_max_3",
+            "image_grid_pinpoints": [[336, 336], [672, 336]],  # (width, height) in the reference
+            **config_fields,
+        }
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    return fixture, tower, projector
+
+
+def test_vision_checkpoint_converts_tower_projector_and_newline(tmp_path):
+    fixture, tower, projector = write_reference_vision_folder(tmp_path / "vision")
+    convert("vision", tmp_path / "vision", write_tokenizer(tmp_path / "tokenizer"), tmp_path / "out")
+
+    processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "out").eval()
+    assert (
+        model.config.image_token_id == processor.image_token_id == processor.tokenizer.convert_tokens_to_ids("<image>")
+    )
+    assert model.config.image_grid_pinpoints == [[336, 336], [336, 672]]  # now (height, width)
+    assert processor.image_processor.image_grid_pinpoints == [[336, 336], [336, 672]]
+    assert model.config.vision_config.num_attention_heads == 2
+
+    image = PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8))
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the fox"}]}], tokenize=False
+    )
+    inputs = processor(images=image, text=prompt, return_tensors="pt")
+    with torch.no_grad():
+        (packed,) = model.get_image_features(inputs.pixel_values, inputs.image_sizes)
+        # the reference's path for the whole-image tile: CLIP's second-to-last layer without CLS, then the projector
+        tile = inputs.pixel_values[0, :1]
+        expected = projector(tower(tile, output_hidden_states=True).hidden_states[-2][:, 1:])[0]
+        logits = model(input_ids=fixture["input_ids"], decoder_input_ids=fixture["decoder_input_ids"]).logits
+    torch.testing.assert_close(packed[:576], expected, atol=1e-5, rtol=1e-5)
+    state_dict = torch.load(tmp_path / "vision" / "pytorch_model.bin", weights_only=True)
+    assert torch.equal(packed[-1], state_dict["image_newline"])  # each row of the tile grid ends with it
+    torch.testing.assert_close(logits, fixture["logits"], atol=1e-5, rtol=0)  # the language model is unchanged
+
+
+def test_unsupported_vision_settings_are_refused(tmp_path):
+    write_reference_vision_folder(tmp_path / "vision", mm_projector_type="linear")
+    with pytest.raises(ValueError, match="does not support: {'mm_projector_type': 'linear'}"):
+        convert("vision", tmp_path / "vision", write_tokenizer(tmp_path / "tokenizer"), tmp_path / "out")
+
+
+def test_vision_tensors_without_a_tower_are_refused_by_name(tmp_path):
     write_reference_checkpoint("gqa4", tmp_path / "model.pt")
     checkpoint = torch.load(tmp_path / "model.pt", weights_only=True)
     checkpoint["model_state_dict"]["mm_projector.0.weight"] = torch.zeros(4, 4)
@@ -136,7 +218,7 @@ def test_vision_tensors_are_refused_until_the_vision_model_exists(tmp_path):
     folder.mkdir()
     torch.save(checkpoint["model_state_dict"], folder / "pytorch_model.bin")
     (folder / "config.json").write_text(json.dumps({**checkpoint["model_config"], "model_type": "llava_mu"}))
-    with pytest.raises(ValueError, match="2 vision tensors .*the vision model, which is not available yet"):
+    with pytest.raises(ValueError, match="unexpected: model.encoder.image_newline\n.*unexpected: .*linear_1.weight"):
         convert_checkpoint("vision", folder)
 
 

@@ -17,6 +17,9 @@ def _add_generate_parser(subparsers) -> None:
     parser.add_argument("prompt", help="the prompt; with --context, the question of the reference QA prompt")
     parser.add_argument("--model", required=True, help="model folder or Hub repo id")
     parser.add_argument("--context", help="context passage: wraps the prompt in the reference QA template")
+    parser.add_argument(
+        "--image", help="image file or URL: the prompt is a question about it (needs a vision checkpoint)"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--do-sample", action="store_true", help="sample instead of greedy/beam decoding")
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -41,15 +44,20 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     if args.stream and (args.num_beams > 1 or args.num_return_sequences > 1):
         raise SystemExit("mu generate: --stream works with one sequence only (no --num-beams/--num-return-sequences).")
+    if args.image is not None and args.context is not None:
+        raise SystemExit("mu generate: --image and --context exclude each other (the image is the context).")
     if args.seed is not None:
         set_seed(args.seed)
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
-    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model, dtype=dtype, trust_remote_code=args.trust_remote_code)
     model.to(args.device).eval()
 
-    text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
-    inputs = tokenizer(text, return_tensors="pt").to(args.device)
+    if args.image is not None:
+        inputs, tokenizer = _image_question_inputs(args, model)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+        text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
+        inputs = tokenizer(text, return_tensors="pt").to(args.device)
     sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p} if args.do_sample else {}
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True) if args.stream else None
     output_ids = model.generate(
@@ -66,6 +74,25 @@ def _run_generate(args: argparse.Namespace) -> int:
         for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True):
             print(text.strip())
     return 0
+
+
+def _image_question_inputs(args: argparse.Namespace, model):
+    """The processor's inputs for the reference VQA prompt about `--image`, and the tokenizer to decode with."""
+    from transformers import AutoProcessor
+
+    from .processing_mu import open_image
+
+    if getattr(model.config, "vision_config", None) is None:
+        raise SystemExit(f"mu generate: --image needs a vision checkpoint; {args.model} is text-only.")
+    try:
+        image = open_image(args.image)
+    except ValueError as error:
+        raise SystemExit(f"mu generate: {error}") from None
+    processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": args.prompt}]}]
+    text = processor.apply_chat_template(messages, tokenize=False)
+    inputs = processor(images=image, text=text, return_tensors="pt").to(args.device, dtype=model.dtype)
+    return inputs, processor.tokenizer
 
 
 def _add_distill_parser(subparsers) -> None:

@@ -2,11 +2,26 @@
 """Mu model configuration."""
 
 import copy
+import re
 
 from huggingface_hub.dataclasses import strict
-from transformers.configuration_utils import PreTrainedConfig
+from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+from transformers.models.clip.configuration_clip import CLIPVisionConfig
 
 ROPE_NTK_VARIANTS = ("v1", "v2")
+
+# The reference vision tower, CLIP ViT-L/14 at 336 px: the defaults of a `vision_config` given as a dict.
+CLIP_VIT_L_14_336 = {
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "projection_dim": 768,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "image_size": 336,
+    "patch_size": 14,
+}
+# The reference's `anyres` tilings of 336-px tiles, as (height, width).
+DEFAULT_IMAGE_GRID_PINPOINTS = [[336, 336], [672, 672], [1008, 672], [672, 1008]]
 
 
 @strict
@@ -40,6 +55,19 @@ class MuConfig(PreTrainedConfig):
         dropout (`float`, defaults to 0.1): Dropout on the MLP output during training.
         attention_dropout (`float`, defaults to 0.1): Dropout on the attention probabilities during training.
         initializer_range (`float`, defaults to 0.02): Standard deviation of the weight initialisation.
+        vision_config (`dict` or `CLIPVisionConfig`, *optional*): The image tower of the vision variant; a dict
+            overrides the reference tower, CLIP ViT-L/14 at 336 px. `None` (the default) makes a text-only model
+            without vision weights.
+        image_token_id (`int`, *optional*): Id of the `<image>` placeholder whose positions in the encoder input
+            receive the image features. Required with `vision_config`.
+        vision_feature_layer (`int`, defaults to -2): Hidden state of the tower that feeds the projector (its
+            patch positions; the CLS position is dropped, as the tiles are packed on the patch grid).
+        projector_hidden_act (`str`, defaults to `"gelu"`): Activation between the projector's two linears.
+        multimodal_projector_bias (`bool`, defaults to `True`): Bias on the projector's linears.
+        image_grid_pinpoints (`list[list[int]]`, *optional*): The (height, width) resolutions a large image is
+            tiled to; defaults to 1×1, 2×2, 3×2 and 2×3 tiles of the tower's image size.
+        vision_aspect_ratio (`str`, defaults to `"anyres_max_3"`): `"anyres_max_N"`: the tiles' features are
+            unpadded and, when they exceed N tiles' worth, downsampled to about N tiles (LLaVA-OneVision's packing).
 
     A decoder-only config (`is_encoder_decoder=False`, made by [`~MuConfig.decoder_only`] for the
     [`MuForCausalLM`] twin) has a single causal stack of `num_hidden_layers` (alias of `encoder_layers`) blocks.
@@ -53,6 +81,9 @@ class MuConfig(PreTrainedConfig):
     model_type = "mu"
     keys_to_ignore_at_inference = ["past_key_values"]
     attribute_map = {"num_hidden_layers": "encoder_layers"}
+    sub_configs_defaults = {
+        "vision_config": SubConfigSpec(config_class=CLIPVisionConfig, init_kwargs=CLIP_VIT_L_14_336, optional=True)
+    }
 
     vocab_size: int = 32128
     hidden_size: int = 1024
@@ -81,10 +112,21 @@ class MuConfig(PreTrainedConfig):
     decoder_start_token_id: int | None = 1
     is_encoder_decoder: bool = True
     tie_word_embeddings: bool = True
+    vision_config: dict | PreTrainedConfig | None = None
+    image_token_id: int | None = None
+    vision_feature_layer: int = -2
+    projector_hidden_act: str = "gelu"
+    multimodal_projector_bias: bool = True
+    image_grid_pinpoints: list | None = None
+    vision_aspect_ratio: str = "anyres_max_3"
 
     def __post_init__(self, **kwargs):
         if self.attention_hidden_size is None:
             self.attention_hidden_size = self.hidden_size
+        if isinstance(self.vision_config, dict):
+            self.vision_config = CLIPVisionConfig(**{**CLIP_VIT_L_14_336, **self.vision_config})
+        if self.vision_config is not None and self.image_grid_pinpoints is None:
+            self.image_grid_pinpoints = copy.deepcopy(DEFAULT_IMAGE_GRID_PINPOINTS)
         # Checked here rather than only in `validate_architecture`, which `@strict` would re-raise as a
         # non-`ValueError`: a bad value is a `ValueError` that names the field, as everywhere in transformers.
         self.validate_architecture()
@@ -93,6 +135,11 @@ class MuConfig(PreTrainedConfig):
     @property
     def head_dim(self) -> int:
         return self.attention_hidden_size // self.num_attention_heads
+
+    @property
+    def max_num_image_tiles(self) -> int:
+        """The N of `vision_aspect_ratio="anyres_max_N"`."""
+        return int(self.vision_aspect_ratio.removeprefix("anyres_max_"))
 
     def decoder_only(self) -> "MuConfig":
         """The config of the decoder-only twin: the same blocks and widths, with the encoder's and the decoder's
@@ -148,6 +195,40 @@ class MuConfig(PreTrainedConfig):
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}.")
         if self.rms_norm_eps <= 0:
             raise ValueError(f"`rms_norm_eps` must be positive, got {self.rms_norm_eps}.")
+        if self.vision_config is not None:
+            self._validate_vision()
+
+    def _validate_vision(self):
+        """The vision fields must describe a tower, a placeholder token and a tiling the model can pack."""
+        if self.image_token_id is None or not 0 <= self.image_token_id < self.vocab_size:
+            raise ValueError(
+                f"`image_token_id` must be the id of the `<image>` token, in [0, vocab_size={self.vocab_size}), when "
+                f"`vision_config` is set; got {self.image_token_id}."
+            )
+        if not re.fullmatch(r"anyres_max_[1-9][0-9]*", self.vision_aspect_ratio):
+            raise ValueError(f"`vision_aspect_ratio` must look like 'anyres_max_3', got {self.vision_aspect_ratio!r}.")
+        num_tower_states = self.vision_config.num_hidden_layers + 1
+        if not -num_tower_states <= self.vision_feature_layer < num_tower_states:
+            raise ValueError(
+                f"`vision_feature_layer` must index one of the tower's {num_tower_states} hidden states, got "
+                f"{self.vision_feature_layer}."
+            )
+        tile = self.vision_config.image_size
+        if tile % self.vision_config.patch_size != 0:
+            raise ValueError(
+                f"The vision tower's `image_size` ({tile}) must be a multiple of its `patch_size` "
+                f"({self.vision_config.patch_size})."
+            )
+        bad_pinpoints = [
+            pinpoint
+            for pinpoint in self.image_grid_pinpoints
+            if len(pinpoint) != 2 or any(side <= 0 or side % tile for side in pinpoint)
+        ]
+        if not self.image_grid_pinpoints or bad_pinpoints:
+            raise ValueError(
+                f"`image_grid_pinpoints` must be a non-empty list of (height, width) multiples of the tower's image "
+                f"size {tile}; bad entries: {bad_pinpoints or self.image_grid_pinpoints}."
+            )
 
 
 __all__ = ["MuConfig"]

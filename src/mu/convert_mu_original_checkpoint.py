@@ -5,13 +5,15 @@ Converts checkpoints of the reference Mu code (github.com/microsoft/encoder-deco
 
 - text: a `model.pt` written by the reference's `save_checkpoint`, `{"model_state_dict", "model_config"}`;
 - vision: a folder with `config.json` (`model_type: llava_mu`) and `pytorch_model.bin`. Its language model maps
-  like the text one (NTK variant v2, LM head bias); its vision tower, projector and image newline need the vision
-  model, which this package does not have yet, so such a checkpoint is refused with a message that names them.
+  like the text one (NTK variant v2, LM head bias); its CLIP tower (`vision_tower.vision_tower.vision_model.*`),
+  `mm_projector.{0,2}` and `image_newline` go to the encoder's `vision_tower`, `multi_modal_projector` and
+  `image_newline`; the tokenizer gains an `<image>` token, and a `MuProcessor` is written.
 
 Files are read with `torch.load(weights_only=True)`: a pickle that needs code execution is refused.
 """
 
 import json
+import math
 import pickle
 import re
 from pathlib import Path
@@ -20,14 +22,25 @@ import torch
 
 from .configuration_mu import MuConfig
 from .modeling_mu import MuForConditionalGeneration
+from .processing_mu import MuProcessor
 
 SOURCES = ("text", "vision")
 # prefixes that DistributedDataParallel and torch.compile add to every key
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-VISION_ONLY_PREFIXES = ("vision_tower.", "mm_projector.", "image_newline")
+IMAGE_TOKEN = "<image>"
+# What the reference vision code supports; other values of these `config.json` fields are refused.
+REFERENCE_VISION_SETTINGS = {
+    "mm_projector_type": "mlp2x_gelu",
+    "mm_vision_select_feature": "patch",
+    "mm_patch_merge_type": "spatial_unpad",
+}
 
 _LAYER = r"transformer\.{stack}\.(\d+)\."
 KEY_MAPPING = [
+    (r"vision_tower\.vision_tower\.vision_model\.", "model.encoder.vision_tower."),
+    (r"mm_projector\.0\.", "model.encoder.multi_modal_projector.linear_1."),
+    (r"mm_projector\.2\.", "model.encoder.multi_modal_projector.linear_2."),
+    (r"image_newline$", "model.encoder.image_newline"),
     (r"transformer\.wte\.weight", "model.shared.weight"),
     (_LAYER.format(stack="e") + r"ln1\.", r"model.encoder.layers.\1.pre_self_attn_layernorm."),
     (_LAYER.format(stack="e") + r"ln2\.", r"model.encoder.layers.\1.pre_feedforward_layernorm."),
@@ -52,7 +65,8 @@ def rename_key(key: str) -> str:
         while key.startswith(prefix):
             key = key[len(prefix) :]
     for pattern, replacement in KEY_MAPPING:
-        key = re.sub(f"^{pattern}" if pattern.startswith("transformer") else pattern, replacement, key)
+        anchored = pattern.startswith(("transformer", "vision_tower", "mm_projector", "image_newline"))
+        key = re.sub(f"^{pattern}" if anchored else pattern, replacement, key)
     return key
 
 
@@ -103,13 +117,16 @@ def load_vision_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], d
     return state_dict, config
 
 
-def config_from_reference(reference: dict, state_dict: dict[str, torch.Tensor], source: str) -> MuConfig:
+def config_from_reference(
+    reference: dict, state_dict: dict[str, torch.Tensor], source: str, image_token_id: int | None = None
+) -> MuConfig:
     """A `MuConfig` from the reference's `model_config` (text) or `config.json` (vision)."""
     required = ("n_encoder_layer", "n_decoder_layer", "n_embd", "hidden_dim", "n_head", "n_kv_head", "vocab_size")
     missing = [name for name in required if reference.get(name) is None]
     if missing:
         raise ValueError(f"The reference config lacks {missing}; it is not a Mu checkpoint config.")
     keys = {rename_key(key) for key in state_dict}
+    vision_fields = vision_config_from_reference(reference, state_dict, image_token_id) if source == "vision" else {}
     return MuConfig(
         vocab_size=reference["vocab_size"],
         hidden_size=reference["n_embd"],
@@ -128,7 +145,58 @@ def config_from_reference(reference: dict, state_dict: dict[str, torch.Tensor], 
         pad_token_id=reference.get("pad_token_id", 0),
         lm_head_bias="lm_head.bias" in keys,
         tie_word_embeddings=_head_is_tied(state_dict),
+        **vision_fields,
     )
+
+
+def vision_config_from_reference(
+    reference: dict, state_dict: dict[str, torch.Tensor], image_token_id: int | None
+) -> dict:
+    """The `MuConfig` vision fields of a reference vision checkpoint: the CLIP tower's sizes read from its tensors
+    (OpenAI CLIP towers use 64-wide heads), the feature layer and the tiling from `config.json`, and the id of the
+    tokenizer's `<image>` token. Empty when the checkpoint holds the language model only."""
+    tower = {
+        rename_key(key).removeprefix("model.encoder.vision_tower."): tensor
+        for key, tensor in state_dict.items()
+        if rename_key(key).startswith("model.encoder.vision_tower.")
+    }
+    if not tower:
+        return {}
+    unsupported = {
+        name: reference.get(name)
+        for name, value in REFERENCE_VISION_SETTINGS.items()
+        if reference.get(name, value) != value
+    }
+    if unsupported:
+        raise ValueError(
+            f"The reference vision config has settings this converter does not support: {unsupported} "
+            f"(supported: {REFERENCE_VISION_SETTINGS})."
+        )
+    if image_token_id is None:
+        raise ValueError(f"Converting a vision tower needs the id of the tokenizer's {IMAGE_TOKEN} token.")
+    try:
+        hidden_size, _, patch_size, _ = tower["embeddings.patch_embedding.weight"].shape
+        num_positions = tower["embeddings.position_embedding.weight"].shape[0]
+        intermediate_size = tower["encoder.layers.0.mlp.fc1.weight"].shape[0]
+    except KeyError as error:
+        raise ValueError(f"The vision tower lacks {error.args[0]}: it is not a CLIP vision tower.") from None
+    num_layers = len({key.split(".")[2] for key in tower if key.startswith("encoder.layers.")})
+    # the reference lists its grid pinpoints as (width, height); MuConfig's are (height, width)
+    pinpoints = reference.get("image_grid_pinpoints") or [[336, 336], [672, 672], [1008, 672], [672, 1008]]
+    return {
+        "vision_config": {
+            "hidden_size": hidden_size,
+            "intermediate_size": intermediate_size,
+            "num_hidden_layers": num_layers,
+            "num_attention_heads": max(hidden_size // 64, 1),
+            "patch_size": patch_size,
+            "image_size": math.isqrt(num_positions - 1) * patch_size,
+        },
+        "vision_feature_layer": reference.get("mm_vision_select_layer", -2),
+        "image_grid_pinpoints": [[height, width] for width, height in pinpoints],
+        "vision_aspect_ratio": reference.get("image_aspect_ratio", "anyres_max_3"),
+        "image_token_id": image_token_id,
+    }
 
 
 def _head_is_tied(state_dict: dict[str, torch.Tensor]) -> bool:
@@ -157,7 +225,7 @@ def convert_state_dict(
     converted = {}
     for key, tensor in state_dict.items():
         name = rename_key(key)
-        if name.startswith(VISION_ONLY_PREFIXES):
+        if name.endswith("embeddings.position_ids"):  # a buffer older CLIP code saved; rebuilt by the model
             continue
         if name == "lm_head.weight" and config.tie_word_embeddings:
             continue
@@ -170,7 +238,7 @@ def convert_state_dict(
     return converted
 
 
-def check_tensors(model: MuForConditionalGeneration, state_dict: dict[str, torch.Tensor], source_keys) -> None:
+def check_tensors(model: MuForConditionalGeneration, state_dict: dict[str, torch.Tensor]) -> None:
     """Refuses missing, unexpected and misshapen tensors, naming each."""
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
     tied = {"model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"}
@@ -183,30 +251,25 @@ def check_tensors(model: MuForConditionalGeneration, state_dict: dict[str, torch
         for name, tensor in sorted(state_dict.items())
         if name in expected and tuple(tensor.shape) != expected[name]
     ]
-    vision = sorted(key for key in source_keys if rename_key(key).startswith(VISION_ONLY_PREFIXES))
-    if vision:
-        problems.append(
-            f"{len(vision)} vision tensors ({', '.join(vision[:3])}, ...): this package converts the language model "
-            "only; the vision tower, projector and image newline need the vision model, which is not available yet"
-        )
     if problems:
         raise ValueError("The checkpoint does not fit the Mu model built from its config:\n  " + "\n  ".join(problems))
 
 
 def convert_checkpoint(
-    source: str, path: str | Path, dtype: torch.dtype = torch.float32
+    source: str, path: str | Path, dtype: torch.dtype = torch.float32, image_token_id: int | None = None
 ) -> MuForConditionalGeneration:
-    """A `MuForConditionalGeneration` with the weights of a reference checkpoint."""
+    """A `MuForConditionalGeneration` with the weights of a reference checkpoint (`image_token_id`: the id of the
+    `<image>` token, for a vision checkpoint)."""
     if source not in SOURCES:
         raise ValueError(f"Unknown source {source!r}; choose one of {SOURCES}.")
     loader = load_text_checkpoint if source == "text" else load_vision_checkpoint
     state_dict, reference_config = loader(path)
-    config = config_from_reference(reference_config, state_dict, source)
+    config = config_from_reference(reference_config, state_dict, source, image_token_id)
     model = MuForConditionalGeneration(config)
     # the text reference repeats key/value heads with `cat` unless `is_interleaved`; the vision one always interleaves
     interleaved_heads = bool(reference_config.get("is_interleaved", source == "vision"))
     converted = convert_state_dict(state_dict, config, interleaved_heads)
-    check_tensors(model, converted, state_dict.keys())
+    check_tensors(model, converted)
     model.load_state_dict(converted, strict=False)
     return model.to(dtype).eval()
 
@@ -236,8 +299,13 @@ def convert(
     from transformers import AutoTokenizer
 
     path, output_dir = Path(path), Path(output_dir)
-    model = convert_checkpoint(source, path, dtype)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    image_token_id = None
+    if source == "vision":
+        if IMAGE_TOKEN not in tokenizer.get_vocab():  # the reference splices images in at a -200 sentinel instead
+            tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
+        image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    model = convert_checkpoint(source, path, dtype, image_token_id)
     if len(tokenizer) > model.config.vocab_size:
         raise ValueError(
             f"The tokenizer in {tokenizer_dir} has {len(tokenizer)} tokens, more than the checkpoint's vocabulary "
@@ -252,7 +320,7 @@ def convert(
 
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir, max_shard_size="2GB")
-    tokenizer.save_pretrained(output_dir)
+    MuProcessor.from_model_config(model.config, tokenizer).save_pretrained(output_dir)
     write_model_card(output_dir, source, path, model)
     if push_to_hub:
         from .hub import push_folder

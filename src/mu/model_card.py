@@ -8,18 +8,41 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import PreTrainedModel
 
+_QA_PROMPT = (
+    '"Answer the following question based only on the context.\\n###Question\\nWho keeps a ferret?"\n'
+    '          "\\n###Context\\nAna Lo keeps a ferret.\\n###Answer\\n"'
+)
 _USAGE = """```python
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 model = AutoModelForSeq2SeqLM.from_pretrained("{repo}", trust_remote_code=True)
 tokenizer = AutoTokenizer.from_pretrained("{repo}")
-inputs = tokenizer("Answer the following question based only on the context.\\n###Question\\nWho keeps a ferret?"
-                   "\\n###Context\\nAna Lo keeps a ferret.\\n###Answer\\n", return_tensors="pt")
+prompt = ({prompt})
+inputs = tokenizer(prompt, return_tensors="pt")
 print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))
 ```
 
+With a pipeline (`image-text-to-text` is the transformers pipeline for encoder-decoder generation):
+
+```python
+from transformers import pipeline
+
+pipe = pipeline("image-text-to-text", model="{repo}", trust_remote_code=True)
+print(pipe(text=prompt, max_new_tokens=32, return_full_text=False)[0]["generated_text"])
+```
+{image_usage}
 `trust_remote_code=True` loads the model code saved next to the weights; with the `mu` package installed
 (`import mu`), the Auto classes know Mu without it."""
+
+_IMAGE_USAGE = """
+A question about an image (the chat template writes the reference's visual-QA prompt):
+
+```python
+messages = [{"role": "user", "content": [{"type": "image", "url": "photo.jpg"},
+                                         {"type": "text", "text": "What is on the table?"}]}]
+print(pipe(text=messages, max_new_tokens=32, return_full_text=False)[0]["generated_text"])
+```
+"""
 
 _LIMITATIONS = (
     "A small model: it answers from its input and is not a source of facts. It was not evaluated for safety or "
@@ -75,10 +98,11 @@ def build_model_card(
     tags: tuple[str, ...] = (),
     repo: str = "<this folder>",
 ) -> ModelCard:
+    has_vision = getattr(model.config, "vision_config", None) is not None
     data = ModelCardData(
         model_name=title,
         library_name="transformers",
-        pipeline_tag="text2text-generation",
+        pipeline_tag="image-text-to-text" if has_vision else "text2text-generation",
         tags=["mu", "encoder-decoder", *tags],
         license="mit",
         base_model=base_model,
@@ -91,7 +115,7 @@ def build_model_card(
         "## Architecture",
         architecture_table(model),
         "## Usage",
-        _USAGE.format(repo=repo),
+        _USAGE.format(repo=repo, prompt=_QA_PROMPT, image_usage=_IMAGE_USAGE if has_vision else ""),
     ]
     if training:
         sections += ["## Training", "\n".join(f"- {key}: {value}" for key, value in training.items())]

@@ -1,10 +1,12 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
 """PyTorch Mu: the encoder-decoder small language model of "Return of the Encoder" (arXiv 2501.16273)."""
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.generation import GenerationMixin
@@ -19,6 +21,12 @@ from transformers.modeling_outputs import (
     Seq2SeqModelOutput,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
+from transformers.models.clip.modeling_clip import CLIPVisionModel
+from transformers.models.llava_onevision.modeling_llava_onevision import (
+    get_anyres_image_grid_shape,
+    image_size_to_num_patches,
+    unpad_image,
+)
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple, logging
 from transformers.utils.generic import merge_with_config_defaults
@@ -344,17 +352,37 @@ class MuDecoderLayer(GradientCheckpointingLayer):
         return residual + hidden_states
 
 
+class MuMultiModalProjector(nn.Module):
+    """The reference's `mlp2x_gelu`: the tower's patch features to the text width, through two linears."""
+
+    def __init__(self, config: MuConfig):
+        super().__init__()
+        bias = config.multimodal_projector_bias
+        self.linear_1 = nn.Linear(config.vision_config.hidden_size, config.hidden_size, bias=bias)
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(config.hidden_size, config.hidden_size, bias=bias)
+
+    def forward(self, image_features: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(image_features)))
+
+
 class MuPreTrainedModel(PreTrainedModel):
     config: MuConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["MuEncoderLayer", "MuDecoderLayer"]
+    _no_split_modules = ["MuEncoderLayer", "MuDecoderLayer", "CLIPEncoderLayer"]
     _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
     _can_compile_fullgraph = True
     _supports_attention_backend = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, MuEncoder) and module.image_newline is not None:
+            init.normal_(module.image_newline, std=1 / math.sqrt(self.config.hidden_size))
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """Shifts `labels` one step right behind `decoder_start_token_id`; ignored positions (-100) become padding."""
@@ -473,6 +501,10 @@ def causal_sequence_lengths(
 
 
 class MuEncoder(MuPreTrainedModel):
+    """The bidirectional stack. With a `vision_config` it also holds the image tower, the projector and the
+    `image_newline` vector, and encodes images at the `<image>` placeholders of its input."""
+
+    input_modalities = ("image", "text")
     _can_record_outputs = {"attentions": MuSelfAttention, "hidden_states": MuEncoderLayer}
 
     def __init__(self, config: MuConfig):
@@ -481,8 +513,104 @@ class MuEncoder(MuPreTrainedModel):
         self.layers = nn.ModuleList([MuEncoderLayer(config, layer_idx) for layer_idx in range(config.encoder_layers)])
         self.norm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = MuRotaryEmbedding(config)
+        if config.vision_config is not None:
+            self.vision_tower = CLIPVisionModel(config.vision_config)
+            self.multi_modal_projector = MuMultiModalProjector(config)
+            self.image_newline = nn.Parameter(torch.empty(config.hidden_size))
+        else:
+            self.vision_tower = self.multi_modal_projector = self.image_newline = None
         self.gradient_checkpointing = False
         self.post_init()
+
+    def get_image_features(
+        self,
+        pixel_values: torch.Tensor,
+        image_sizes: torch.Tensor,
+        batch_num_images: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """
+        Encodes images as the processor prepared them, one packed `(num_features, hidden_size)` tensor per image.
+
+        Args:
+            pixel_values (`torch.Tensor` of shape `(num_images, max_num_tiles, channels, height, width)`):
+                Each image's tiles, the whole image resized first; zero tiles pad the shorter images.
+            image_sizes (`torch.Tensor` of shape `(num_images, 2)`): Each image's original (height, width).
+            batch_num_images (`torch.Tensor` of shape `(batch_size,)`, *optional*): Images per prompt; an image
+                that shares its prompt with others is encoded as one tile, not tiled.
+        """
+        if self.vision_tower is None:
+            raise ValueError(
+                "This Mu model is text-only (`config.vision_config` is None): it cannot encode `pixel_values`."
+            )
+        if pixel_values.dim() != 5:
+            raise ValueError(
+                "`pixel_values` must have shape (num_images, num_tiles, channels, height, width), got "
+                f"{tuple(pixel_values.shape)}."
+            )
+        if image_sizes is None or len(image_sizes) != pixel_values.shape[0]:
+            raise ValueError("`image_sizes` must give the original (height, width) of every image in `pixel_values`.")
+        alone = [True] * len(image_sizes)
+        if batch_num_images is not None:
+            alone = [int(count) == 1 for count in batch_num_images for _ in range(int(count))]
+        num_tiles = [
+            image_size_to_num_patches(size, self.config.image_grid_pinpoints, self.config.vision_config.image_size)
+            if tiled
+            else 1
+            for size, tiled in zip(image_sizes, alone)
+        ]
+        tiles = torch.cat([image[:count] for image, count in zip(pixel_values, num_tiles)])
+        tower_outputs = self.vision_tower(tiles.to(self.vision_tower.dtype), output_hidden_states=True)
+        patch_features = tower_outputs.hidden_states[self.config.vision_feature_layer][:, 1:]
+        features = self.multi_modal_projector(patch_features).split(num_tiles)
+        return [self.pack_image_features(feature, size) for feature, size in zip(features, image_sizes)]
+
+    def pack_image_features(self, tile_features: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
+        """
+        LLaVA-OneVision's `anyres_max_N` packing of one image: the whole-image tile's features, then the other
+        tiles' features laid out on the image's patch grid, with the padding added by the tiling cut off,
+        downsampled (bilinear) when larger than N tiles, and `image_newline` closing each row. An image encoded as
+        one tile gets its features and one `image_newline`.
+        """
+        base_features = tile_features[0]
+        if tile_features.shape[0] == 1:
+            return torch.cat([base_features, self.image_newline[None].to(base_features)])
+        side = self.config.vision_config.image_size // self.config.vision_config.patch_size
+        grid_height, grid_width = get_anyres_image_grid_shape(
+            image_size, self.config.image_grid_pinpoints, self.config.vision_config.image_size
+        )
+        grid = tile_features[1:].view(grid_height, grid_width, side, side, -1)
+        grid = grid.permute(4, 0, 2, 1, 3).flatten(1, 2).flatten(2, 3)  # (channels, rows, columns)
+        grid = unpad_image(grid, image_size)
+        _, rows, columns = grid.shape
+        ratio = math.sqrt(rows * columns / (self.config.max_num_image_tiles * side**2))
+        if ratio > 1.1:
+            size = [int(rows // ratio), int(columns // ratio)]
+            grid = nn.functional.interpolate(grid[None], size, mode="bilinear")[0]
+        newlines = self.image_newline[:, None, None].expand(-1, grid.shape[1], 1).to(grid)
+        grid = torch.cat([grid, newlines], dim=-1).flatten(1, 2).transpose(0, 1)
+        return torch.cat([base_features, grid])
+
+    def merge_image_features(
+        self,
+        input_ids: torch.LongTensor | None,
+        inputs_embeds: torch.Tensor,
+        image_features: list[torch.Tensor],
+    ) -> torch.Tensor:
+        """Writes the image features, in order, over the `<image>` placeholders of the embedded input."""
+        image_features = torch.cat(image_features).to(inputs_embeds.device, inputs_embeds.dtype)
+        if input_ids is not None:
+            placeholders = input_ids == self.config.image_token_id
+        else:
+            image_token_embedding = self.embed_tokens.weight[self.config.image_token_id].to(inputs_embeds)
+            placeholders = (inputs_embeds == image_token_embedding).all(-1)
+        num_placeholders = int(placeholders.sum())
+        if num_placeholders != image_features.shape[0]:
+            raise ValueError(
+                f"The input has {num_placeholders} `<image>` placeholder tokens but the images give "
+                f"{image_features.shape[0]} features: build the input with the model's processor, which expands "
+                "each `<image>` to its image's feature count."
+            )
+        return inputs_embeds.masked_scatter(placeholders[..., None], image_features)
 
     @merge_with_config_defaults
     @capture_outputs
@@ -492,6 +620,9 @@ class MuEncoder(MuPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        image_sizes: torch.Tensor | None = None,
+        batch_num_images: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutput:
         r"""
@@ -500,7 +631,10 @@ class MuEncoder(MuPreTrainedModel):
         position_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             RoPE positions; defaults to positions centered on each sample's unpadded length.
         inputs_embeds (`torch.Tensor` of shape `(batch_size, sequence_length, hidden_size)`, *optional*):
-            Embeddings to encode instead of `input_ids` (e.g. text with image features merged in).
+            Embeddings to encode instead of `input_ids`.
+        pixel_values, image_sizes, batch_num_images:
+            Images from [`MuProcessor`] (see [`~MuEncoder.get_image_features`]); their features replace the
+            `<image>` placeholders of the input.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
@@ -511,6 +645,17 @@ class MuEncoder(MuPreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids)
         elif inputs_embeds.shape[1] == 0:
             raise ValueError("`inputs_embeds` is empty: give at least one position per sequence.")
+
+        if pixel_values is not None:
+            image_features = self.get_image_features(pixel_values, image_sizes, batch_num_images)
+            inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
+        elif (
+            self.vision_tower is not None
+            and input_ids is not None
+            and not torch.compiler.is_compiling()
+            and bool((input_ids == self.config.image_token_id).any())
+        ):
+            raise ValueError("The input holds `<image>` placeholder tokens but no `pixel_values` were given.")
 
         if attention_mask is None:
             attention_mask = default_attention_mask(input_ids, inputs_embeds, self.config.pad_token_id)
@@ -622,6 +767,7 @@ class MuDecoder(MuPreTrainedModel):
 
 
 class MuModel(MuPreTrainedModel):
+    input_modalities = ("image", "text")
     _tied_weights_keys = {
         "encoder.embed_tokens.weight": "shared.weight",
         "decoder.embed_tokens.weight": "shared.weight",
@@ -667,12 +813,17 @@ class MuModel(MuPreTrainedModel):
         past_key_values: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        image_sizes: torch.Tensor | None = None,
+        batch_num_images: torch.Tensor | None = None,
         use_cache: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqModelOutput:
         r"""
         decoder_position_ids (`torch.LongTensor` of shape `(batch_size, target_sequence_length)`, *optional*):
             RoPE positions of the decoder inputs; default to `0, 1, ...` continuing after the cached tokens.
+        pixel_values, image_sizes, batch_num_images:
+            Images from [`MuProcessor`], encoded at the `<image>` placeholders of `input_ids`.
         """
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
@@ -680,6 +831,9 @@ class MuModel(MuPreTrainedModel):
                 attention_mask=attention_mask,
                 position_ids=position_ids,
                 inputs_embeds=inputs_embeds,
+                pixel_values=pixel_values,
+                image_sizes=image_sizes,
+                batch_num_images=batch_num_images,
                 **kwargs,
             )
         elif not isinstance(encoder_outputs, BaseModelOutput):
@@ -714,6 +868,7 @@ class MuModel(MuPreTrainedModel):
 
 
 class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
+    input_modalities = ("image", "text")
     _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
 
     def __init__(self, config: MuConfig):
@@ -742,6 +897,24 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
     def get_decoder(self) -> MuDecoder:
         return self.model.get_decoder()
 
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        # `register_for_auto_class` records one Auto class; the same class also serves `AutoModelForImageTextToText`
+        # (the image-text-to-text pipeline), so its remote-code entry is added next to the recorded one.
+        if self._auto_class is not None:
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map["AutoModelForImageTextToText"] = f"modeling_mu.{type(self).__name__}"
+            self.config.auto_map = auto_map
+        super().save_pretrained(save_directory, *args, **kwargs)
+
+    def get_image_features(
+        self,
+        pixel_values: torch.Tensor,
+        image_sizes: torch.Tensor,
+        batch_num_images: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """The packed features of each image, as the encoder places them at its `<image>` placeholders."""
+        return self.get_encoder().get_image_features(pixel_values, image_sizes, batch_num_images)
+
     @can_return_tuple
     def forward(
         self,
@@ -755,12 +928,20 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         past_key_values: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        image_sizes: torch.Tensor | None = None,
+        batch_num_images: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqLMOutput:
         r"""
+        pixel_values (`torch.Tensor` of shape `(num_images, max_num_tiles, channels, height, width)`, *optional*):
+            Image tiles from [`MuProcessor`]; their features replace the `<image>` placeholders of `input_ids` in
+            the encoder input. The encoder runs once per `generate()` call, images included.
+        image_sizes (`torch.Tensor` of shape `(num_images, 2)`, *optional*): Original (height, width) of each image.
+        batch_num_images (`torch.Tensor` of shape `(batch_size,)`, *optional*): Images per prompt.
         labels (`torch.LongTensor` of shape `(batch_size, target_sequence_length)`, *optional*):
             Target token ids; -100 marks positions left out of the loss. Without `decoder_input_ids`, the decoder
             is fed `labels` shifted right behind `decoder_start_token_id`.
@@ -781,6 +962,9 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
+            pixel_values=pixel_values,
+            image_sizes=image_sizes,
+            batch_num_images=batch_num_images,
             use_cache=use_cache,
             **kwargs,
         )

@@ -33,6 +33,8 @@ from trl.models.utils import unwrap_model_for_generation
 from trl.trainer.utils import create_model_from_path, get_config_model_id, pad
 
 from ..model_card import build_model_card
+from ..modeling_mu import MuPreTrainedModel
+from ..processing_mu import MuProcessor
 from .data import check_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
 from .vocabulary import shared_vocabulary_size
@@ -205,6 +207,14 @@ class MuDistillationTrainer(DistillationTrainer):
             raise ValueError("The student has no `decoder_start_token_id` in its config or generation config.")
         model.config.decoder_start_token_id = model.generation_config.decoder_start_token_id = start
         return model
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        # A Mu folder also carries a `MuProcessor`, so that `pipeline("image-text-to-text", model=folder)` serves it.
+        student = self.accelerator.unwrap_model(self.model)
+        if isinstance(student, MuPreTrainedModel) and isinstance(self.processing_class, PreTrainedTokenizerBase):
+            processor = MuProcessor.from_model_config(student.config, self.processing_class)
+            processor.save_pretrained(output_dir if output_dir is not None else self.args.output_dir)
 
     def create_model_card(
         self, model_name: str | None = None, dataset_name: str | None = None, tags: str | list[str] | None = None

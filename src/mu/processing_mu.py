@@ -1,0 +1,189 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""Processor of Mu: the tokenizer, LLaVA-OneVision's image processor and the reference prompt template."""
+
+import itertools
+import math
+import os
+
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+from transformers.image_processing_utils import select_best_resolution
+from transformers.image_utils import load_image
+from transformers.models.llava_onevision.image_processing_pil_llava_onevision import LlavaOnevisionImageProcessorPil
+from transformers.processing_utils import ProcessorMixin
+
+# The reference's `mu_v1` conversation renders an image question as
+# "Answer the following question based only on the context.\n###Question: \n{question}\n###Context: <image>"
+# (the `<image>` of "<image>\n{question}" moved to the end); a text-only message is rendered as it is, so text
+# prompts keep their own format (e.g. `mu.format_qa_prompt`). Mu answers one question: a single user message.
+MU_CHAT_TEMPLATE = (
+    "{%- set users = messages | selectattr('role', 'equalto', 'user') | list -%}"
+    "{%- if users | length != 1 or messages | length != 1 -%}"
+    "{{ raise_exception('Mu answers a single question: give exactly one user message (no system or assistant "
+    "messages).') }}"
+    "{%- endif -%}"
+    "{%- set content = users[0]['content'] -%}"
+    "{%- if content is string -%}{{ content }}"
+    "{%- else -%}"
+    "{%- set texts = content | selectattr('type', 'equalto', 'text') | map(attribute='text') | list -%}"
+    "{%- set num_images = content | selectattr('type', 'equalto', 'image') | list | length -%}"
+    "{%- if num_images == 0 -%}{{ texts | join('\\n') }}"
+    "{%- else -%}"
+    "{{ 'Answer the following question based only on the context.\\n###Question: \\n' }}"
+    "{{- texts | join('\\n') }}{{ '\\n###Context: ' }}{{ '<image>' * num_images }}"
+    "{%- endif -%}"
+    "{%- endif -%}"
+)
+
+
+def open_image(source: str) -> PIL.Image.Image:
+    """Opens an image file (or a URL / base64 string, through transformers' `load_image`), turned upright by its
+    EXIF orientation, with a `ValueError` naming the source when it cannot be read."""
+    try:
+        if os.path.isfile(source):
+            image = PIL.Image.open(source)
+            image.load()
+            return PIL.ImageOps.exif_transpose(image)
+        return load_image(source)
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise ValueError(f"Cannot read the image {source!r}: {error}") from error
+
+
+def checked_image(image, index: int = 0):
+    """
+    An image the image processor can take without a silent wrong answer: decoded (corrupt or truncated data is an
+    error), not empty, and with 16-bit pixels scaled to 8 bits (PIL's RGB conversion would clip them at 255).
+    Other modes (grayscale, palette, RGBA, CMYK, ...) are converted to RGB by the image processor, transparency
+    composited onto white; an animated image gives its first frame.
+    """
+    if isinstance(image, PIL.Image.Image):
+        try:
+            image.load()
+        except (OSError, SyntaxError) as error:
+            raise ValueError(f"Image {index} cannot be decoded (corrupt or truncated data): {error}") from error
+        if image.width == 0 or image.height == 0:
+            raise ValueError(f"Image {index} is empty ({image.width}x{image.height} pixels).")
+        if image.mode == "F":
+            raise ValueError(f"Image {index} has float pixels (PIL mode 'F') of unknown range: convert it to 8-bit.")
+        if image.mode.startswith("I"):
+            pixels = np.asarray(image, dtype=np.float64)
+            if pixels.max(initial=0) > 65535 or pixels.min(initial=0) < 0:
+                raise ValueError(f"Image {index} has 32-bit pixels outside the 16-bit range: convert it to 8-bit.")
+            if image.mode.startswith("I;16") or pixels.max(initial=0) > 255:
+                pixels = pixels / 257
+            return PIL.Image.fromarray(np.round(pixels).astype(np.uint8), mode="L")
+        return image
+    shape = tuple(getattr(image, "shape", ()))
+    if 0 in shape:
+        raise ValueError(f"Image {index} is empty (shape {shape}).")
+    dtype = getattr(image, "dtype", None)
+    if dtype is not None and not (str(dtype).endswith("uint8") or "float" in str(dtype)):
+        raise ValueError(f"Image {index} has {dtype} pixels: give uint8 (0-255) or float (0-1) arrays.")
+    return image
+
+
+class MuProcessor(ProcessorMixin):
+    r"""
+    Prepares text and images for [`MuForConditionalGeneration`]: the tokenizer, and transformers' LLaVA-OneVision
+    image processor (the reference's `anyres` tiling: the whole image resized to one tile, then the image resized
+    into the best grid of tiles, padded with black, and cut). Each `<image>` in the text is expanded to as many
+    placeholder tokens as the model packs features for that image.
+
+    Args:
+        image_processor ([`LlavaOnevisionImageProcessorPil`] or [`LlavaOnevisionImageProcessor`]):
+            Tiles and normalises the images; its `size` is the tower's tile and its `image_grid_pinpoints` the
+            model's.
+        tokenizer ([`PreTrainedTokenizerBase`]): The model's tokenizer. Without an `image_token` in its vocabulary
+            the processor serves text-only models and refuses images.
+        chat_template (`str`, *optional*): Jinja template of [`~ProcessorMixin.apply_chat_template`]; defaults to
+            the reference prompt format.
+        image_token (`str`, defaults to `"<image>"`): The placeholder of an image in the text.
+        patch_size (`int`, defaults to 14): Patch size of the vision tower.
+        vision_aspect_ratio (`str`, defaults to `"anyres_max_3"`): The model's `vision_aspect_ratio`.
+    """
+
+    def __init__(
+        self,
+        image_processor=None,
+        tokenizer=None,
+        chat_template: str | None = None,
+        image_token: str = "<image>",
+        patch_size: int = 14,
+        vision_aspect_ratio: str = "anyres_max_3",
+        **kwargs,
+    ):
+        self.image_token = image_token
+        self.image_token_id = tokenizer.get_vocab().get(image_token)
+        self.patch_size = patch_size
+        self.vision_aspect_ratio = vision_aspect_ratio
+        super().__init__(image_processor, tokenizer, chat_template=chat_template or MU_CHAT_TEMPLATE)
+
+    @classmethod
+    def from_model_config(cls, config, tokenizer, image_processor=None) -> "MuProcessor":
+        """The processor matching a [`MuConfig`]: the image processor tiles at the tower's size and the config's
+        grid pinpoints (for a text-only config, whose processor takes no images, one 336-px tile)."""
+        vision_config = config.vision_config
+        tile = vision_config.image_size if vision_config is not None else 336
+        if image_processor is None:
+            image_processor = LlavaOnevisionImageProcessorPil(
+                size={"height": tile, "width": tile},
+                image_grid_pinpoints=config.image_grid_pinpoints or [[tile, tile]],
+            )
+        return cls(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=vision_config.patch_size if vision_config is not None else 14,
+            vision_aspect_ratio=config.vision_aspect_ratio,
+        )
+
+    def validate_inputs(self, images=None, text=None, **kwargs):
+        if images is not None and self.image_token_id is None:
+            raise ValueError(
+                f"This processor's tokenizer has no {self.image_token!r} token, so it serves a text-only Mu model: "
+                "pass text only."
+            )
+        super().validate_inputs(images=images, text=text, **kwargs)
+
+    def _process_images(self, images, **kwargs):
+        counter = itertools.count()
+
+        def check(images):
+            if isinstance(images, (list, tuple)):
+                return [check(image) for image in images]
+            return checked_image(images, next(counter))
+
+        return super()._process_images(check(images), **kwargs)
+
+    def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
+        height, width = (int(side) for side in image_inputs["image_sizes"][image_idx])
+        images_per_prompt = [int(count) for count in image_inputs["batch_num_images"] for _ in range(int(count))]
+        return self.image_token * self.num_image_features(height, width, tiled=images_per_prompt[image_idx] == 1)
+
+    def num_image_features(self, height: int, width: int, tiled: bool = True) -> int:
+        """
+        How many features the model packs for an image of `height` × `width` pixels: the whole-image tile's
+        patches, then the patch grid of the other tiles without the tiling's padding, downsampled to about N tiles
+        beyond `anyres_max_N`, with one `image_newline` per row. An image sharing its prompt with others (not
+        `tiled`) gives one tile's patches and one `image_newline`.
+        """
+        tile = self.image_processor.size["height"]
+        side = tile // self.patch_size
+        if not tiled:
+            return side * side + 1
+        grid_height, grid_width = select_best_resolution((height, width), self.image_processor.image_grid_pinpoints)
+        rows, columns = grid_height // tile * side, grid_width // tile * side
+        if width / height > columns / rows:
+            content_rows = int(round(height * (columns / width), 7))
+            rows -= (rows - content_rows) // 2 * 2
+        else:
+            content_columns = int(round(width * (rows / height), 7))
+            columns -= (columns - content_columns) // 2 * 2
+        max_num_tiles = int(self.vision_aspect_ratio.removeprefix("anyres_max_"))
+        ratio = math.sqrt(rows * columns / (max_num_tiles * side * side))
+        if ratio > 1.1:
+            rows, columns = int(rows // ratio), int(columns // ratio)
+        return side * side + rows * (columns + 1)
+
+
+__all__ = ["MuProcessor"]
