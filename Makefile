@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 $(BIN)/mu: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"; fi
-	$(BIN)/python -m pip install --quiet -e ".[train,vision,eval,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[train,vision,eval,onnx,dev]"
 	@touch $@
 
 install: $(BIN)/mu

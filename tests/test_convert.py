@@ -192,7 +192,7 @@ def test_vision_checkpoint_converts_tower_projector_and_newline(tmp_path):
     )
     inputs = processor(images=image, text=prompt, return_tensors="pt")
     with torch.no_grad():
-        (packed,) = model.get_image_features(inputs.pixel_values, inputs.image_sizes)
+        (packed,) = model.get_image_features(inputs.pixel_values, inputs.image_sizes).pooler_output
         # the reference's path for the whole-image tile: CLIP's second-to-last layer without CLS, then the projector
         tile = inputs.pixel_values[0, :1]
         expected = projector(tower(tile, output_hidden_states=True).hidden_states[-2][:, 1:])[0]

@@ -43,6 +43,8 @@ IMAGE_SIZES = [
     (999, 1001),
     (345, 687),
     (1344, 1344),
+    (1, 4000),  # unpadding leaves less than one patch row
+    (4000, 1),
 ]
 
 
@@ -98,14 +100,16 @@ def test_token_count_equals_packed_features_for_every_size(model, processor):
     inputs = processor(images=images, text=prompts, padding=True, return_tensors="pt")
     placeholders = (inputs.input_ids == model.config.image_token_id).sum(-1).tolist()
     with torch.no_grad():
-        batched = model.get_image_features(inputs.pixel_values, inputs.image_sizes, inputs.batch_num_images)
+        batched = model.get_image_features(
+            inputs.pixel_values, inputs.image_sizes, inputs.batch_num_images
+        ).pooler_output
     assert [feature.shape[0] for feature in batched] == placeholders
     assert placeholders == [processor.num_image_features(height, width) for height, width in IMAGE_SIZES]
     assert len(set(placeholders)) > 8  # the sizes exercise many different packings
     for image, feature in zip(images, batched):
         alone = processor(images=image, text=_prompt(processor), return_tensors="pt")
         with torch.no_grad():
-            (single,) = model.get_image_features(alone.pixel_values, alone.image_sizes)
+            (single,) = model.get_image_features(alone.pixel_values, alone.image_sizes).pooler_output
         torch.testing.assert_close(feature, single, atol=1e-5, rtol=1e-5)
 
 
@@ -138,13 +142,16 @@ def _teacher_forced_logits(model, inputs, decoder_ids):
         return model(**inputs, decoder_input_ids=decoder_ids).logits
 
 
-def test_batched_equals_one_by_one(model, processor):
-    """Images of different sizes (and a text-only prompt) in one padded batch give each prompt's own logits and
-    greedy answer."""
-    sizes = [(336, 336), (4000, 300), (480, 640), (1, 1), (672, 1008)]
-    questions = ["how many cats", "what is the colour of the sky", "answer", "how many cats are on the mat", "what"]
-    images = [noise_image(height, width, seed=index) for index, (height, width) in enumerate(sizes)]
-    prompts = [_prompt(processor, question) for question in questions] + ["the sky is"]
+QUESTIONS = ["how many cats", "what is the colour of the sky", "answer", "how many cats are on the mat", "what"]
+
+
+@pytest.mark.parametrize("group", range(0, len(IMAGE_SIZES), 5))
+def test_batched_equals_one_by_one(model, processor, group):
+    """Every image size, five at a time with a text-only prompt, in one padded batch: each prompt gets its own
+    logits and greedy answer."""
+    sizes = IMAGE_SIZES[group : group + 5]
+    images = [noise_image(height, width, seed=group + index) for index, (height, width) in enumerate(sizes)]
+    prompts = [_prompt(processor, QUESTIONS[index]) for index in range(len(sizes))] + ["the sky is"]
     decoder_ids = torch.tensor([[1, 5, 9, 14, 3]] * len(prompts))
     batch = processor(images=images, text=prompts, padding=True, return_tensors="pt")
     batched = _teacher_forced_logits(model, batch, decoder_ids)
@@ -159,26 +166,97 @@ def test_batched_equals_one_by_one(model, processor):
     assert len({tuple(answer.tolist()) for answer in answers}) > 1  # the images change the answers
 
 
+def _single_tile_features(model, tile: torch.Tensor) -> torch.Tensor:
+    """The reference path for one tile: CLIP's second-to-last layer without CLS, the projector, `image_newline`."""
+    encoder = model.get_encoder()
+    hidden = encoder.vision_tower(tile[None], output_hidden_states=True).hidden_states[-2][0, 1:]
+    return torch.cat([encoder.multi_modal_projector(hidden), encoder.image_newline[None]])
+
+
 def test_several_images_in_one_prompt_are_encoded_as_single_tiles(model, processor):
     images = [noise_image(100, 300, seed=1), noise_image(900, 200, seed=2)]
     inputs = processor(images=[images], text=["<image><image> how many cats"], return_tensors="pt")
     assert int((inputs.input_ids == model.config.image_token_id).sum()) == 2 * (576 + 1)
     with torch.no_grad():
-        first, second = model.get_image_features(inputs.pixel_values, inputs.image_sizes, inputs.batch_num_images)
-        logits = model(**inputs, decoder_input_ids=torch.tensor([[1, 4]])).logits
-    assert first.shape[0] == second.shape[0] == 577
-    assert torch.isfinite(logits).all()
+        features = model.get_image_features(inputs.pixel_values, inputs.image_sizes, inputs.batch_num_images)
+        for index, packed in enumerate(features.pooler_output):
+            torch.testing.assert_close(packed, _single_tile_features(model, inputs.pixel_values[index, 0]))
 
 
-def test_images_change_the_encoding_only_at_the_placeholders(model, processor):
+def test_images_change_the_encoder_input_only_at_the_placeholders(model, processor):
     prompt = _prompt(processor)
     one = processor(images=noise_image(336, 336, seed=1), text=prompt, return_tensors="pt")
     other = processor(images=noise_image(336, 336, seed=2), text=prompt, return_tensors="pt")
     assert torch.equal(one.input_ids, other.input_ids)
+    encoder = model.get_encoder()
+    placeholders = one.input_ids[0] == model.config.image_token_id
     with torch.no_grad():
-        encoded_one = model.get_encoder()(**one).last_hidden_state
-        encoded_other = model.get_encoder()(**other).last_hidden_state
-    assert not torch.allclose(encoded_one, encoded_other)
+        merged = [
+            encoder.merge_image_features(
+                inputs.input_ids,
+                encoder.embed_tokens(inputs.input_ids),
+                encoder.get_image_features(inputs.pixel_values, inputs.image_sizes).pooler_output,
+            )[0]
+            for inputs in (one, other)
+        ]
+        text_embeddings = encoder.embed_tokens(one.input_ids)[0]
+    assert torch.equal(merged[0][~placeholders], text_embeddings[~placeholders])
+    assert torch.equal(merged[1][~placeholders], text_embeddings[~placeholders])
+    # at the placeholders the two images differ, except for the `image_newline` closing each of the 24 patch rows
+    same = torch.isclose(merged[0][placeholders], merged[1][placeholders]).all(-1)
+    assert int(same.sum()) == 24
+    assert torch.equal(merged[0][placeholders][same], encoder.image_newline.detach().expand(24, -1))
+
+
+def test_placeholders_are_found_in_inputs_embeds_too(model, processor):
+    inputs = processor(images=noise_image(480, 640), text=_prompt(processor), return_tensors="pt")
+    encoder = model.get_encoder()
+    with torch.no_grad():
+        from_ids = encoder(**inputs).last_hidden_state
+        embeds = encoder.embed_tokens(inputs.input_ids)
+        from_embeds = encoder(
+            inputs_embeds=embeds,
+            attention_mask=inputs.attention_mask,
+            pixel_values=inputs.pixel_values,
+            image_sizes=inputs.image_sizes,
+        ).last_hidden_state
+    torch.testing.assert_close(from_ids, from_embeds)
+
+
+def test_features_do_not_change_after_a_call_that_records_hidden_states(model, processor):
+    """Output recording on the encoder must not shift which tower layer feeds the projector."""
+    inputs = processor(images=noise_image(336, 500), text=_prompt(processor), return_tensors="pt")
+    with torch.no_grad():
+        before = model.get_image_features(inputs.pixel_values, inputs.image_sizes).pooler_output[0]
+        model.get_encoder()(**inputs, output_hidden_states=True, output_attentions=True)
+        after = model.get_image_features(inputs.pixel_values, inputs.image_sizes).pooler_output[0]
+    assert torch.equal(before, after)
+
+
+def test_generate_runs_the_tower_once_also_with_beams_and_several_sequences(model, processor):
+    inputs = processor(images=noise_image(672, 1008), text=_prompt(processor), return_tensors="pt")
+    calls = []
+    hook = model.get_encoder().vision_tower.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        output = model.generate(**inputs, max_new_tokens=5, num_beams=3, num_return_sequences=2, do_sample=False)
+    finally:
+        hook.remove()
+    assert calls == [1] and output.shape[0] == 2
+
+
+def test_training_step_reaches_the_projector_tower_and_newline(tokenizer, processor):
+    model = vision_model(tokenizer).train()
+    model.gradient_checkpointing_enable()
+    inputs = processor(images=noise_image(480, 640), text=_prompt(processor), return_tensors="pt")
+    loss = model(**inputs, labels=torch.tensor([[5, 9, 2]])).loss
+    loss.backward()
+    encoder = model.get_encoder()
+    for parameter in (
+        encoder.multi_modal_projector.linear_1.weight,
+        encoder.image_newline,
+        encoder.vision_tower.embeddings.patch_embedding.weight,
+    ):
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0
 
 
 def test_text_only_config_has_no_vision_weights():
@@ -228,6 +306,8 @@ def test_inconsistent_inputs_are_refused(model, processor, tokenizer):
     assert text_only_processor.image_token_id is None
     with pytest.raises(ValueError, match="text-only Mu model"):
         text_only_processor(images=image, text="<image> what")
+    literal = text_only_processor(text="what does <image> mean")  # plain text for a text-only model
+    assert literal.input_ids == text_only_processor.tokenizer("what does <image> mean").input_ids
 
 
 def test_save_and_reload_give_identical_outputs(tmp_path, model, processor):

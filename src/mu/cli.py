@@ -1,5 +1,5 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The `mu` command line: `mu generate | distill | evaluate | push | demo | benchmark | convert`."""
+"""The `mu` command line: `mu generate | distill | evaluate | push | demo | benchmark | convert | export-onnx`."""
 
 import argparse
 import sys
@@ -33,6 +33,12 @@ def _add_generate_parser(subparsers) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps")
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with the model folder")
+    parser.add_argument(
+        "--backend",
+        default="pytorch",
+        choices=("pytorch", "onnx"),
+        help="onnx: run a folder written by `mu export-onnx` with ONNX Runtime (greedy or sampling, CPU)",
+    )
     parser.set_defaults(func=_run_generate)
 
 
@@ -48,6 +54,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         raise SystemExit("mu generate: --image and --context exclude each other (the image is the context).")
     if args.seed is not None:
         set_seed(args.seed)
+    if args.backend == "onnx":
+        return _generate_with_onnx(args)
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model, dtype=dtype, trust_remote_code=args.trust_remote_code)
     model.to(args.device).eval()
@@ -73,6 +81,70 @@ def _run_generate(args: argparse.Namespace) -> int:
     if not args.stream:
         for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True):
             print(text.strip())
+    return 0
+
+
+def _generate_with_onnx(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer, TextStreamer
+
+    from .onnx import MuOnnxGenerator
+    from .prompts import format_qa_prompt
+
+    unsupported = [flag for flag, used in (("--image", args.image), ("--num-beams", args.num_beams > 1),
+                   ("--num-return-sequences", args.num_return_sequences > 1),
+                   ("--repetition-penalty", args.repetition_penalty)) if used]  # fmt: skip
+    if unsupported:
+        raise SystemExit(f"mu generate: the onnx backend does not support {', '.join(unsupported)}.")
+    try:
+        generator = MuOnnxGenerator(args.model)
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"mu generate: {error}") from None
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
+    inputs = tokenizer(text, return_tensors="np")
+    streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True) if args.stream else None
+    output_ids = generator.generate(
+        inputs["input_ids"],
+        inputs["attention_mask"],
+        max_new_tokens=args.max_new_tokens,
+        do_sample=args.do_sample,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        streamer=streamer,
+    )
+    if not args.stream:
+        print(tokenizer.decode(output_ids[0], skip_special_tokens=True).strip())
+    return 0
+
+
+def _add_export_onnx_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export-onnx",
+        help="export a text Mu folder to ONNX (encoder + cached decoder step), optionally int8",
+        description="Writes encoder_model.onnx and decoder_model.onnx with the config, generation config and "
+        "tokenizer; run it with `mu generate --backend onnx --model OUTPUT`.",
+    )
+    parser.add_argument("--model", required=True, help="Mu model folder or Hub repo id")
+    parser.add_argument("--output", required=True, help="folder to write")
+    parser.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization of the linears")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with the model folder")
+    parser.set_defaults(func=_run_export_onnx)
+
+
+def _run_export_onnx(args: argparse.Namespace) -> int:
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from .onnx import export_onnx
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    try:
+        paths = export_onnx(model, args.output, quantize=args.quantize)
+    except ValueError as error:
+        raise SystemExit(f"mu export-onnx: {error}") from None
+    AutoTokenizer.from_pretrained(args.model, trust_remote_code=args.trust_remote_code).save_pretrained(args.output)
+    for path in paths.values():
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
 
@@ -281,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_parser(subparsers)
     _add_benchmark_parser(subparsers)
     _add_convert_parser(subparsers)
+    _add_export_onnx_parser(subparsers)
     return parser
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .configuration_mu import MuConfig
+from .configuration_mu import DEFAULT_IMAGE_GRID_PINPOINTS, MuConfig
 from .modeling_mu import MuForConditionalGeneration
 from .processing_mu import MuProcessor
 
@@ -173,7 +173,7 @@ def vision_config_from_reference(
             f"(supported: {REFERENCE_VISION_SETTINGS})."
         )
     if image_token_id is None:
-        raise ValueError(f"Converting a vision tower needs the id of the tokenizer's {IMAGE_TOKEN} token.")
+        raise ValueError(f"Converting a vision tower needs the tokenizer, to give it an {IMAGE_TOKEN} token.")
     try:
         hidden_size, _, patch_size, _ = tower["embeddings.patch_embedding.weight"].shape
         num_positions = tower["embeddings.position_embedding.weight"].shape[0]
@@ -182,7 +182,11 @@ def vision_config_from_reference(
         raise ValueError(f"The vision tower lacks {error.args[0]}: it is not a CLIP vision tower.") from None
     num_layers = len({key.split(".")[2] for key in tower if key.startswith("encoder.layers.")})
     # the reference lists its grid pinpoints as (width, height); MuConfig's are (height, width)
-    pinpoints = reference.get("image_grid_pinpoints") or [[336, 336], [672, 672], [1008, 672], [672, 1008]]
+    pinpoints = reference.get("image_grid_pinpoints") or DEFAULT_IMAGE_GRID_PINPOINTS
+    if not isinstance(pinpoints, list) or not all(isinstance(p, list) and len(p) == 2 for p in pinpoints):
+        raise ValueError(
+            f"The reference `image_grid_pinpoints` must be a list of [width, height] pairs, got {pinpoints!r}."
+        )
     return {
         "vision_config": {
             "hidden_size": hidden_size,
@@ -256,14 +260,24 @@ def check_tensors(model: MuForConditionalGeneration, state_dict: dict[str, torch
 
 
 def convert_checkpoint(
-    source: str, path: str | Path, dtype: torch.dtype = torch.float32, image_token_id: int | None = None
+    source: str, path: str | Path, dtype: torch.dtype = torch.float32, tokenizer=None
 ) -> MuForConditionalGeneration:
-    """A `MuForConditionalGeneration` with the weights of a reference checkpoint (`image_token_id`: the id of the
-    `<image>` token, for a vision checkpoint)."""
+    """A `MuForConditionalGeneration` with the weights of a reference checkpoint. A vision checkpoint with a tower
+    needs its `tokenizer`, which gains an `<image>` token if it has none (the reference splices images in at a
+    `-200` sentinel id instead)."""
     if source not in SOURCES:
         raise ValueError(f"Unknown source {source!r}; choose one of {SOURCES}.")
     loader = load_text_checkpoint if source == "text" else load_vision_checkpoint
     state_dict, reference_config = loader(path)
+    image_token_id = None
+    if (
+        source == "vision"
+        and tokenizer is not None
+        and any(rename_key(key).startswith("model.encoder.vision_tower.") for key in state_dict)
+    ):
+        if IMAGE_TOKEN not in tokenizer.get_vocab():
+            tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
+        image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     config = config_from_reference(reference_config, state_dict, source, image_token_id)
     model = MuForConditionalGeneration(config)
     # the text reference repeats key/value heads with `cat` unless `is_interleaved`; the vision one always interleaves
@@ -300,12 +314,7 @@ def convert(
 
     path, output_dir = Path(path), Path(output_dir)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    image_token_id = None
-    if source == "vision":
-        if IMAGE_TOKEN not in tokenizer.get_vocab():  # the reference splices images in at a -200 sentinel instead
-            tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
-        image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    model = convert_checkpoint(source, path, dtype, image_token_id)
+    model = convert_checkpoint(source, path, dtype, tokenizer)
     if len(tokenizer) > model.config.vocab_size:
         raise ValueError(
             f"The tokenizer in {tokenizer_dir} has {len(tokenizer)} tokens, more than the checkpoint's vocabulary "

@@ -16,6 +16,7 @@ from transformers.modeling_outputs import (
     BaseModelOutput,
     BaseModelOutputWithPast,
     BaseModelOutputWithPastAndCrossAttentions,
+    BaseModelOutputWithPooling,
     CausalLMOutputWithPast,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
@@ -30,7 +31,7 @@ from transformers.models.llava_onevision.modeling_llava_onevision import (
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple, logging
 from transformers.utils.generic import merge_with_config_defaults
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs, maybe_install_capturing_hooks
 
 from .configuration_mu import MuConfig
 
@@ -527,16 +528,17 @@ class MuEncoder(MuPreTrainedModel):
         pixel_values: torch.Tensor,
         image_sizes: torch.Tensor,
         batch_num_images: torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
+    ) -> BaseModelOutputWithPooling:
         """
-        Encodes images as the processor prepared them, one packed `(num_features, hidden_size)` tensor per image.
+        Encodes images as the processor prepared them. Returns the tower's output with `pooler_output` set to the
+        packed features, one `(num_features, hidden_size)` tensor per image.
 
         Args:
             pixel_values (`torch.Tensor` of shape `(num_images, max_num_tiles, channels, height, width)`):
                 Each image's tiles, the whole image resized first; zero tiles pad the shorter images.
             image_sizes (`torch.Tensor` of shape `(num_images, 2)`): Each image's original (height, width).
-            batch_num_images (`torch.Tensor` of shape `(batch_size,)`, *optional*): Images per prompt; an image
-                that shares its prompt with others is encoded as one tile, not tiled.
+            batch_num_images (`torch.Tensor`, *optional*): The image processor's count of images per prompt that
+                has images; an image counted with others is encoded as a single tile, not tiled.
         """
         if self.vision_tower is None:
             raise ValueError(
@@ -559,10 +561,16 @@ class MuEncoder(MuPreTrainedModel):
             for size, tiled in zip(image_sizes, alone)
         ]
         tiles = torch.cat([image[:count] for image, count in zip(pixel_values, num_tiles)])
+        # The encoder's output-capturing hooks cover the tower; installed after the tower's own, they would record
+        # each tower layer twice and shift `hidden_states`.
+        maybe_install_capturing_hooks(self)
         tower_outputs = self.vision_tower(tiles.to(self.vision_tower.dtype), output_hidden_states=True)
         patch_features = tower_outputs.hidden_states[self.config.vision_feature_layer][:, 1:]
         features = self.multi_modal_projector(patch_features).split(num_tiles)
-        return [self.pack_image_features(feature, size) for feature, size in zip(features, image_sizes)]
+        tower_outputs.pooler_output = [
+            self.pack_image_features(feature, size) for feature, size in zip(features, image_sizes)
+        ]
+        return tower_outputs
 
     def pack_image_features(self, tile_features: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
         """
@@ -603,10 +611,9 @@ class MuEncoder(MuPreTrainedModel):
         else:
             image_token_embedding = self.embed_tokens.weight[self.config.image_token_id].to(inputs_embeds)
             placeholders = (inputs_embeds == image_token_embedding).all(-1)
-        num_placeholders = int(placeholders.sum())
-        if num_placeholders != image_features.shape[0]:
+        if not torch.compiler.is_compiling() and int(placeholders.sum()) != image_features.shape[0]:
             raise ValueError(
-                f"The input has {num_placeholders} `<image>` placeholder tokens but the images give "
+                f"The input has {int(placeholders.sum())} `<image>` placeholder tokens but the images give "
                 f"{image_features.shape[0]} features: build the input with the model's processor, which expands "
                 "each `<image>` to its image's feature count."
             )
@@ -647,7 +654,7 @@ class MuEncoder(MuPreTrainedModel):
             raise ValueError("`inputs_embeds` is empty: give at least one position per sequence.")
 
         if pixel_values is not None:
-            image_features = self.get_image_features(pixel_values, image_sizes, batch_num_images)
+            image_features = self.get_image_features(pixel_values, image_sizes, batch_num_images).pooler_output
             inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
         elif (
             self.vision_tower is not None
@@ -813,10 +820,10 @@ class MuModel(MuPreTrainedModel):
         past_key_values: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
         pixel_values: torch.Tensor | None = None,
         image_sizes: torch.Tensor | None = None,
         batch_num_images: torch.Tensor | None = None,
-        use_cache: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqModelOutput:
         r"""
@@ -901,8 +908,9 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         # `register_for_auto_class` records one Auto class; the same class also serves `AutoModelForImageTextToText`
         # (the image-text-to-text pipeline), so its remote-code entry is added next to the recorded one.
         if self._auto_class is not None:
+            module = type(self).__module__.rsplit(".", 1)[-1]
             auto_map = dict(getattr(self.config, "auto_map", None) or {})
-            auto_map["AutoModelForImageTextToText"] = f"modeling_mu.{type(self).__name__}"
+            auto_map["AutoModelForImageTextToText"] = f"{module}.{type(self).__name__}"
             self.config.auto_map = auto_map
         super().save_pretrained(save_directory, *args, **kwargs)
 
@@ -911,9 +919,17 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor,
         image_sizes: torch.Tensor,
         batch_num_images: torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
-        """The packed features of each image, as the encoder places them at its `<image>` placeholders."""
+    ) -> BaseModelOutputWithPooling:
+        """The tower's output, with `pooler_output` the packed features of each image as the encoder places them
+        at its `<image>` placeholders."""
         return self.get_encoder().get_image_features(pixel_values, image_sizes, batch_num_images)
+
+    def _prepare_text_encoder_decoder_kwargs_for_generation(self, *args, **kwargs) -> dict:
+        model_kwargs = super()._prepare_text_encoder_decoder_kwargs_for_generation(*args, **kwargs)
+        # The encoder has read the images: beam search and sampled sequences need not copy them.
+        for image_input in ("pixel_values", "image_sizes", "batch_num_images"):
+            model_kwargs.pop(image_input, None)
+        return model_kwargs
 
     @can_return_tuple
     def forward(
@@ -928,12 +944,12 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         past_key_values: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
-        pixel_values: torch.Tensor | None = None,
-        image_sizes: torch.Tensor | None = None,
-        batch_num_images: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        pixel_values: torch.Tensor | None = None,
+        image_sizes: torch.Tensor | None = None,
+        batch_num_images: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqLMOutput:
         r"""
@@ -941,7 +957,8 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
             Image tiles from [`MuProcessor`]; their features replace the `<image>` placeholders of `input_ids` in
             the encoder input. The encoder runs once per `generate()` call, images included.
         image_sizes (`torch.Tensor` of shape `(num_images, 2)`, *optional*): Original (height, width) of each image.
-        batch_num_images (`torch.Tensor` of shape `(batch_size,)`, *optional*): Images per prompt.
+        batch_num_images (`torch.Tensor`, *optional*): The image processor's count of images per prompt that has
+            images (several images in one prompt are encoded as single tiles).
         labels (`torch.LongTensor` of shape `(batch_size, target_sequence_length)`, *optional*):
             Target token ids; -100 marks positions left out of the loss. Without `decoder_input_ids`, the decoder
             is fed `labels` shifted right behind `decoder_start_token_id`.

@@ -113,8 +113,9 @@ class MuProcessor(ProcessorMixin):
         vision_aspect_ratio: str = "anyres_max_3",
         **kwargs,
     ):
-        self.image_token = image_token
         self.image_token_id = tokenizer.get_vocab().get(image_token)
+        # without the token in the vocabulary, "<image>" in a text-only prompt is plain text, not a placeholder
+        self.image_token = image_token if self.image_token_id is not None else None
         self.patch_size = patch_size
         self.vision_aspect_ratio = vision_aspect_ratio
         super().__init__(image_processor, tokenizer, chat_template=chat_template or MU_CHAT_TEMPLATE)
@@ -140,8 +141,7 @@ class MuProcessor(ProcessorMixin):
     def validate_inputs(self, images=None, text=None, **kwargs):
         if images is not None and self.image_token_id is None:
             raise ValueError(
-                f"This processor's tokenizer has no {self.image_token!r} token, so it serves a text-only Mu model: "
-                "pass text only."
+                "This processor's tokenizer has no image token, so it serves a text-only Mu model: pass text only."
             )
         super().validate_inputs(images=images, text=text, **kwargs)
 
