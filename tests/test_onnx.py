@@ -117,3 +117,14 @@ def test_vision_checkpoints_are_refused_with_a_reason(tmp_path):
     with pytest.raises(ValueError, match="text Mu models only: this checkpoint has a vision tower"):
         export_onnx(vision_model(vision_tokenizer()), tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_export_leaves_a_bfloat16_model_as_it_was(tmp_path):
+    model = tiny_model().to(torch.bfloat16)
+    paths = export_onnx(model, tmp_path)
+    assert model.dtype == torch.bfloat16
+    assert MuOnnxGenerator(tmp_path).generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, min_new_tokens=3).shape == (
+        1,
+        4,
+    )
+    assert set(paths) == {ENCODER_FILE, DECODER_FILE}

@@ -13,6 +13,7 @@ transformers < 4.58 and has no Mu config; the wrappers below are the two `nn.Mod
 Mu's own encoder, decoder and cache classes (no hand-written graph).
 """
 
+import copy
 import shutil
 import tempfile
 from pathlib import Path
@@ -98,15 +99,16 @@ def export_onnx(
     """
     Writes `encoder_model.onnx` and `decoder_model.onnx` (float32; `quantize="int8"`: their linears dynamically
     quantized to int8 by `onnxruntime.quantization`) with the model's config and generation config to `output_dir`.
-    Returns the paths of the two graphs. The tokenizer/processor files are the caller's to add (`mu export-onnx`
-    copies them).
+    Returns the paths of the two graphs. The model is put in eval mode (a copy is cast when it is not float32). The
+    graphs keep their weights inside (protobuf's 2 GB limit: up to about 500M parameters). The tokenizer files are
+    the caller's to add (`mu export-onnx` copies them).
     """
     _check_exportable(model)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"Unknown quantization {quantize!r}; choose one of {QUANTIZATIONS}.")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model = model.float().eval()
+    model = (model if model.dtype == torch.float32 else copy.deepcopy(model).float()).eval()
     config = model.config
     layers = range(config.decoder_layers)
 
