@@ -90,11 +90,18 @@ def _generate_with_onnx(args: argparse.Namespace) -> int:
     from .onnx import MuOnnxGenerator
     from .prompts import format_qa_prompt
 
-    unsupported = [flag for flag, used in (("--image", args.image), ("--num-beams", args.num_beams > 1),
-                   ("--num-return-sequences", args.num_return_sequences > 1),
-                   ("--repetition-penalty", args.repetition_penalty)) if used]  # fmt: skip
-    if unsupported:
-        raise SystemExit(f"mu generate: the onnx backend does not support {', '.join(unsupported)}.")
+    unsupported = {
+        "--image": args.image is not None,
+        "--num-beams": args.num_beams > 1,
+        "--num-return-sequences": args.num_return_sequences > 1,
+        "--repetition-penalty": args.repetition_penalty not in (None, 1.0),
+        "--device": args.device != "cpu",
+        "--dtype": args.dtype != "auto",
+        "--trust-remote-code": args.trust_remote_code,
+    }
+    if any(unsupported.values()):
+        flags = ", ".join(flag for flag, used in unsupported.items() if used)
+        raise SystemExit(f"mu generate: the onnx backend (CPU, the exported precision) does not support {flags}.")
     try:
         generator = MuOnnxGenerator(args.model)
     except (ValueError, OSError) as error:
@@ -103,15 +110,14 @@ def _generate_with_onnx(args: argparse.Namespace) -> int:
     text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
     inputs = tokenizer(text, return_tensors="np")
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True) if args.stream else None
+    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p} if args.do_sample else {}
     output_ids = generator.generate(
         inputs["input_ids"],
         inputs["attention_mask"],
+        streamer=streamer,
         max_new_tokens=args.max_new_tokens,
         do_sample=args.do_sample,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        streamer=streamer,
+        **sampling,
     )
     if not args.stream:
         print(tokenizer.decode(output_ids[0], skip_special_tokens=True).strip())
@@ -119,6 +125,8 @@ def _generate_with_onnx(args: argparse.Namespace) -> int:
 
 
 def _add_export_onnx_parser(subparsers) -> None:
+    from .onnx.export import QUANTIZATIONS
+
     parser = subparsers.add_parser(
         "export-onnx",
         help="export a text Mu folder to ONNX (encoder + cached decoder step), optionally int8",
@@ -127,7 +135,7 @@ def _add_export_onnx_parser(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="Mu model folder or Hub repo id")
     parser.add_argument("--output", required=True, help="folder to write")
-    parser.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization of the linears")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, help="dynamic int8 quantization of the linears")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with the model folder")
     parser.set_defaults(func=_run_export_onnx)
 

@@ -25,10 +25,11 @@ from ..modeling_mu import MuForConditionalGeneration
 from ..onnx import MuOnnxGenerator, export_onnx
 from ..onnx.export import DECODER_FILE, ENCODER_FILE, quantize_int8
 from .contenders import SIZES, mu_config
-from .generation import TokenClock, device_name, time_generation
+from .generation import PeakMemory, TokenClock, device_name, time_generation
 from .report import save_results
 
 BACKENDS = ("pytorch-fp32", "onnxruntime-fp32", "onnxruntime-int8")
+TIMINGS = ("first_token_s", "decode_tokens_per_s", "end_to_end_s")
 
 
 @dataclass
@@ -48,9 +49,12 @@ class OnnxBenchmarkSettings:
 def _time_onnx(generator: MuOnnxGenerator, input_ids: torch.Tensor, new_tokens: int) -> dict[str, float]:
     """One timed greedy ONNX Runtime generation of exactly `new_tokens` tokens, clocked like `time_generation`."""
     clock = TokenClock()
-    start = time.perf_counter()
-    generator.generate(input_ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, streamer=clock)
-    end = time.perf_counter()
+    # inside the same memory sampler as `time_generation`, so that its thread weighs on both runtimes alike (all
+    # backends share one process here, so its peak is not reported)
+    with PeakMemory(torch.device("cpu")):
+        start = time.perf_counter()
+        generator.generate(input_ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, streamer=clock)
+        end = time.perf_counter()
     first_token, last_token = clock.times[1], clock.times[-1]
     return {
         "first_token_s": first_token - start,
@@ -173,7 +177,7 @@ def run_onnx_benchmark(settings: OnnxBenchmarkSettings) -> dict:
                         runs[backend].append(run)
                     progress.update()
             for backend in BACKENDS:
-                median = {key: statistics.median(run[key] for run in runs[backend]) for key in runs[backend][0]}
+                median = {key: statistics.median(run[key] for run in runs[backend]) for key in TIMINGS}
                 rows.append({"backend": backend, "input_length": length, "new_tokens": settings.new_tokens, **median})
         progress.close()
 

@@ -4,7 +4,7 @@ ONNX export of a text Mu: two graphs with dynamic batch and sequence axes, made 
 
 - `encoder_model.onnx`: `input_ids`, `attention_mask` -> `cross_key_{i}`, `cross_value_{i}` of every decoder layer.
   The encoder and the cross-attention projections are all that depends on the input, so they run once per prompt.
-- `decoder_model.onnx`: one decoding step. `input_ids` (the new tokens), `encoder_attention_mask`, and per layer
+- `decoder_model.onnx`: one decoding step. `input_ids` (the new token), `encoder_attention_mask`, and per layer
   `past_key_{i}` / `past_value_{i}` (the self-attention cache, length 0 on the first step) and the cross keys and
   values -> `logits` and `present_key_{i}` / `present_value_{i}` (the cache grown by the new tokens).
 
@@ -99,7 +99,8 @@ def export_onnx(
     """
     Writes `encoder_model.onnx` and `decoder_model.onnx` (float32; `quantize="int8"`: their linears dynamically
     quantized to int8 by `onnxruntime.quantization`) with the model's config and generation config to `output_dir`.
-    Returns the paths of the two graphs. The model is put in eval mode (a copy is cast when it is not float32). The
+    Returns the paths of the two graphs. The model is put in eval mode (a float32 CPU copy is exported when it is
+    not float32 on the CPU). The
     graphs keep their weights inside (protobuf's 2 GB limit: up to about 500M parameters). The tokenizer files are
     the caller's to add (`mu export-onnx` copies them).
     """
@@ -108,7 +109,9 @@ def export_onnx(
         raise ValueError(f"Unknown quantization {quantize!r}; choose one of {QUANTIZATIONS}.")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model = (model if model.dtype == torch.float32 else copy.deepcopy(model).float()).eval()
+    if model.dtype != torch.float32 or model.device.type != "cpu":
+        model = copy.deepcopy(model).to("cpu", torch.float32)
+    model.eval()
     config = model.config
     layers = range(config.decoder_layers)
 
@@ -142,7 +145,8 @@ def export_onnx(
         caches, cache_axes = [], []
         for layer in layers:
             # distinct tensors: the exporter would merge inputs given as one tensor object into one graph input
-            past_key, past_value = (torch.randn(2, config.num_key_value_heads, 3, config.head_dim) for _ in "kv")
+            past_key = torch.randn(2, config.num_key_value_heads, 3, config.head_dim)
+            past_value = torch.randn(2, config.num_key_value_heads, 3, config.head_dim)
             caches += [past_key, past_value, cross[2 * layer], cross[2 * layer + 1]]
             cache_axes += [{0: batch, 2: past}, {0: batch, 2: past}, {0: batch, 2: source}, {0: batch, 2: source}]
         torch.onnx.export(
