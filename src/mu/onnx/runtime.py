@@ -156,6 +156,7 @@ class MuOnnxGenerator:
         config = self._generation_config(generation_kwargs)
         eos = config.eos_token_id
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        eos_tensor = torch.tensor(eos_ids, dtype=torch.long)
         pad = config.pad_token_id if config.pad_token_id is not None else (eos_ids or [None])[0]
         if pad is None:
             raise ValueError("Set `pad_token_id` (or `eos_token_id`): finished rows are padded with it.")
@@ -183,7 +184,7 @@ class MuOnnxGenerator:
             else:
                 next_tokens = scores.argmax(-1)
             next_tokens = next_tokens.masked_fill(finished, pad)
-            finished |= torch.isin(next_tokens, torch.tensor(eos_ids, dtype=torch.long))
+            finished |= torch.isin(next_tokens, eos_tensor)
             output = torch.cat([output, next_tokens[:, None]], dim=-1)
             if streamer is not None:
                 streamer.put(next_tokens)
