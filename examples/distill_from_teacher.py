@@ -27,7 +27,6 @@ trainer = MuDistillationTrainer(
         max_steps=int(sys.argv[5]) if len(sys.argv) > 5 else 1000,
         per_device_train_batch_size=8,
         max_completion_length=64,
-        activation_checkpointing=False,
         bf16=False,
         report_to="none",
     ),

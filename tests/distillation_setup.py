@@ -15,6 +15,7 @@ from mu import MuConfig, MuForConditionalGeneration
 from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
 from mu.demo.tokenizer import train_tokenizer
 from mu.trainers import MuDistillationConfig
+from mu.trainers.distillation_config import CHECKPOINTING_OFF
 
 SPECIAL_IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
@@ -99,7 +100,7 @@ def distillation_config(output_dir, **overrides) -> MuDistillationConfig:
         report_to=[],
         bf16=False,
         use_cpu=True,
-        activation_checkpointing=False,
+        **CHECKPOINTING_OFF,
         dataloader_num_workers=0,
         learning_rate=1e-3,
     )

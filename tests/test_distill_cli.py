@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM
 
 from mu.cli import main
+from mu.trainers.distillation_config import CHECKPOINTING_OFF
 
 from .distillation_setup import mu_student, qa_rows, qa_tokenizer, qwen3_teacher
 
@@ -64,7 +65,7 @@ def _flags(workspace, output_dir, max_steps: int, **extra) -> list[str]:
         "learning-rate": 1e-3,
         "bf16": "false",
         "use-cpu": "true",
-        "activation-checkpointing": "false",
+        **{name.replace("_", "-"): "false" for name in CHECKPOINTING_OFF},
         "report-to": "none",
         "seed": 7,
         **extra,

@@ -244,6 +244,37 @@ def test_generate_runs_the_tower_once_also_with_beams_and_several_sequences(mode
     assert calls == [1] and output.shape[0] == 2
 
 
+def test_get_image_features_takes_the_standard_output_options(model, processor):
+    inputs = processor(images=noise_image(480, 640), text=_prompt(processor), return_tensors="pt")
+    with torch.no_grad():
+        plain = model.get_image_features(inputs.pixel_values, inputs.image_sizes)
+        full = model.get_image_features(
+            inputs.pixel_values,
+            inputs.image_sizes,
+            return_dict=True,
+            output_hidden_states=True,
+            output_attentions=True,
+        )
+        as_tuple = model.get_image_features(inputs.pixel_values, inputs.image_sizes, return_dict=False)
+    layers = model.config.vision_config.num_hidden_layers
+    assert len(full.hidden_states) == layers + 1  # attentions are accepted; sdpa returns no weights to check
+    assert torch.equal(full.pooler_output[0], plain.pooler_output[0])
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], plain.last_hidden_state)
+    model.config.return_dict = False
+    try:
+        assert isinstance(model.get_image_features(inputs.pixel_values, inputs.image_sizes), tuple)
+    finally:
+        model.config.return_dict = True
+
+
+def test_assisted_decoding_with_images_equals_greedy(tokenizer, model, processor):
+    assistant = vision_model(tokenizer, seed=1)
+    inputs = processor(images=noise_image(672, 1008), text=_prompt(processor), return_tensors="pt")
+    greedy = model.generate(**inputs, max_new_tokens=8, min_new_tokens=8, do_sample=False)
+    assisted = model.generate(**inputs, max_new_tokens=8, min_new_tokens=8, do_sample=False, assistant_model=assistant)
+    assert torch.equal(assisted, greedy)
+
+
 def test_training_step_reaches_the_projector_tower_and_newline(tokenizer, processor):
     model = vision_model(tokenizer).train()
     model.gradient_checkpointing_enable()

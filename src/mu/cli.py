@@ -5,6 +5,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .extras import MissingExtraError
+
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -125,8 +127,6 @@ def _generate_with_onnx(args: argparse.Namespace) -> int:
 
 
 def _add_export_onnx_parser(subparsers) -> None:
-    from .onnx.export import QUANTIZATIONS
-
     parser = subparsers.add_parser(
         "export-onnx",
         help="export a text Mu folder to ONNX (encoder + cached decoder step), optionally int8",
@@ -135,7 +135,8 @@ def _add_export_onnx_parser(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="Mu model folder or Hub repo id")
     parser.add_argument("--output", required=True, help="folder to write")
-    parser.add_argument("--quantize", choices=QUANTIZATIONS, help="dynamic int8 quantization of the linears")
+    # `export_onnx` checks the value: the parser is built without the `onnx` extra
+    parser.add_argument("--quantize", metavar="int8", help="dynamic int8 quantization of the linears")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with the model folder")
     parser.set_defaults(func=_run_export_onnx)
 
@@ -160,8 +161,10 @@ def _image_question_inputs(args: argparse.Namespace, model):
     """The processor's inputs for the reference VQA prompt about `--image`, and the tokenizer to decode with."""
     from transformers import AutoProcessor
 
+    from .extras import require_extra
     from .processing_mu import open_image
 
+    require_extra("vision", "mu generate --image")
     if getattr(model.config, "vision_config", None) is None:
         raise SystemExit(f"mu generate: --image needs a vision checkpoint; {args.model} is text-only.")
     try:
@@ -265,7 +268,7 @@ def _run_push(args: argparse.Namespace) -> int:
 
 
 def _add_demo_parser(subparsers) -> None:
-    from .demo.run import DemoSettings
+    from .demo import DemoSettings
 
     defaults = DemoSettings()
     parser = subparsers.add_parser(
@@ -286,6 +289,10 @@ def _add_demo_parser(subparsers) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from .extras import require_extra
+
+    require_extra("train", "mu demo")
+    require_extra("eval", "mu demo")
     from .demo.run import DemoSettings, run_demo
 
     run_demo(
@@ -368,13 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "distill":
-        from .trainers.distill import main as distill
+    try:
+        if args.command == "distill":
+            from .trainers.distill import main as distill
 
-        return distill(rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return args.func(args)
+            return distill(rest)
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return args.func(args)
+    except MissingExtraError as error:
+        print(f"mu {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

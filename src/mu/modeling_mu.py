@@ -30,12 +30,37 @@ from transformers.models.llava_onevision.modeling_llava_onevision import (
 )
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple, logging
-from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.deprecation import deprecate_kwarg
+from transformers.utils.generic import ModelOutput, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs, maybe_install_capturing_hooks
 
 from .configuration_mu import MuConfig
 
 logger = logging.get_logger(__name__)
+
+# transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; Mu runs on both
+# sides of the rename, and this is the one place that knows about it. The forwards take `cache` and still accept
+# `past_key_values`: silently where it is the installed version's own name (`generate()` passes it every step), with
+# transformers' deprecation warning after the rename. Outputs are built under the field name the version declares.
+CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+accepts_past_key_values = deprecate_kwarg(
+    "past_key_values",
+    version="5.40.0" if CACHE_FIELD == "cache" else "5.0.0",
+    new_name="cache",
+    raise_if_both_names=True,
+)
+
+
+def check_cache_arguments(kwargs: dict) -> None:
+    """Refuses a cache handed over under a name Mu does not read (e.g. by a `generate()` from a future rename):
+    ignored, it would make every decoding step start from an empty cache and silently change the output."""
+    for name, value in kwargs.items():
+        if isinstance(value, Cache):
+            raise ValueError(
+                f"Mu received its cache as `{name}`, an argument it does not read; it reads `cache` (or "
+                "`past_key_values`). This transformers version passes the cache under a name this Mu code predates: "
+                "install a transformers version that Mu supports (see its README)."
+            )
 
 
 class MuRMSNorm(nn.Module):
@@ -231,7 +256,7 @@ class MuSelfAttention(MuAttention):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         query_states = self._project(self.q_proj, hidden_states)
@@ -241,8 +266,8 @@ class MuSelfAttention(MuAttention):
         cos, sin = position_embeddings
         query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
 
-        if past_key_values is not None:
-            key_states, value_states = past_key_values.update(key_states, value_states, self.layer_idx)
+        if cache is not None:
+            key_states, value_states = cache.update(key_states, value_states, self.layer_idx)
         return self._attend(query_states, key_states, value_states, attention_mask, **kwargs)
 
 
@@ -253,27 +278,28 @@ class MuCrossAttention(MuAttention):
     def __init__(self, config: MuConfig, layer_idx: int):
         super().__init__(config, layer_idx, is_causal=False)
 
+    def key_value_states(self, encoder_hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys and values of the encoder output, as the cross-attention cache holds them."""
+        return self._project(self.k_proj, encoder_hidden_states), self._project(self.v_proj, encoder_hidden_states)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
         encoder_hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         query_states = self._project(self.q_proj, hidden_states)
 
-        if past_key_values is not None and past_key_values.is_updated.get(self.layer_idx, False):
-            cache_layer = past_key_values.cross_attention_cache.layers[self.layer_idx]
+        if cache is not None and cache.is_updated.get(self.layer_idx, False):
+            cache_layer = cache.cross_attention_cache.layers[self.layer_idx]
             key_states, value_states = cache_layer.keys, cache_layer.values
         else:
-            key_states = self._project(self.k_proj, encoder_hidden_states)
-            value_states = self._project(self.v_proj, encoder_hidden_states)
-            if past_key_values is not None:
-                key_states, value_states = past_key_values.cross_attention_cache.update(
-                    key_states, value_states, self.layer_idx
-                )
-                past_key_values.is_updated[self.layer_idx] = True
+            key_states, value_states = self.key_value_states(encoder_hidden_states)
+            if cache is not None:
+                key_states, value_states = cache.cross_attention_cache.update(key_states, value_states, self.layer_idx)
+                cache.is_updated[self.layer_idx] = True
         return self._attend(query_states, key_states, value_states, attention_mask, **kwargs)
 
 
@@ -293,14 +319,12 @@ class MuEncoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
         hidden_states = self.pre_self_attn_layernorm(hidden_states)
-        hidden_states, _ = self.self_attn(
-            hidden_states, position_embeddings, attention_mask, past_key_values=past_key_values, **kwargs
-        )
+        hidden_states, _ = self.self_attn(hidden_states, position_embeddings, attention_mask, cache=cache, **kwargs)
         hidden_states = residual + hidden_states
 
         residual = hidden_states
@@ -327,7 +351,7 @@ class MuDecoderLayer(GradientCheckpointingLayer):
         attention_mask: torch.Tensor | None,
         encoder_hidden_states: torch.Tensor,
         encoder_attention_mask: torch.Tensor | None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
@@ -336,7 +360,7 @@ class MuDecoderLayer(GradientCheckpointingLayer):
             hidden_states,
             position_embeddings,
             attention_mask,
-            past_key_values=past_key_values.self_attention_cache if past_key_values is not None else None,
+            cache=cache.self_attention_cache if cache is not None else None,
             **kwargs,
         )
         hidden_states = residual + hidden_states
@@ -344,7 +368,7 @@ class MuDecoderLayer(GradientCheckpointingLayer):
         residual = hidden_states
         hidden_states = self.pre_cross_attn_layernorm(hidden_states)
         hidden_states, _ = self.cross_attn(
-            hidden_states, encoder_hidden_states, encoder_attention_mask, past_key_values=past_key_values, **kwargs
+            hidden_states, encoder_hidden_states, encoder_attention_mask, cache=cache, **kwargs
         )
         hidden_states = residual + hidden_states
 
@@ -367,12 +391,32 @@ class MuMultiModalProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(image_features)))
 
 
+class MuGenerationMixin(GenerationMixin):
+    """`GenerationMixin` that makes sure each decoding step gets back the cache the previous step returned."""
+
+    def _update_model_kwargs_for_generation(self, outputs: ModelOutput, model_kwargs: dict, *args, **kwargs) -> dict:
+        # The one private `generate()` hook Mu overrides: transformers has no public one after a step. A cache that
+        # does not reach the next step (a renamed argument or output field, as in transformers 5.24) would make every
+        # step start from an empty cache and decode wrong tokens without a word.
+        model_kwargs = super()._update_model_kwargs_for_generation(outputs, model_kwargs, *args, **kwargs)
+        returned = getattr(outputs, CACHE_FIELD, None)
+        if returned is not None and not any(
+            model_kwargs.get(name) is returned for name in ("cache", "past_key_values")
+        ):
+            raise RuntimeError(
+                "generate() did not carry the cache Mu returned into the next decoding step, so the next tokens would "
+                "be wrong: this transformers version stores the cache under a name this Mu code predates. Install a "
+                "transformers version that Mu supports (see its README)."
+            )
+        return model_kwargs
+
+
 class MuPreTrainedModel(PreTrainedModel):
     config: MuConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["MuEncoderLayer", "MuDecoderLayer", "CLIPEncoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -401,16 +445,24 @@ class MuPreTrainedModel(PreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         """
-        `PreTrainedModel.from_pretrained`, made strict: a checkpoint that lacks some of the model's weights, or holds
-        weights of another shape, is refused with an error that names every such tensor, instead of a logged report
-        and randomly initialised weights. `ignore_mismatched_sizes=True` accepts other shapes, as in transformers.
+        `PreTrainedModel.from_pretrained`: weights the checkpoint lacks are initialised and reported (logged, and in
+        the `output_loading_info`), as in transformers, e.g. a head loaded over a base checkpoint. Two cases are
+        refused with an error naming the tensors, where transformers would only log: weights of another shape
+        (`ignore_mismatched_sizes=True` accepts them, as in transformers), and a checkpoint that holds weights but
+        not most of this model's (more than half missing: the checkpoint of another model). A checkpoint without
+        any weights initialises them all.
         """
         ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         output_loading_info = kwargs.pop("output_loading_info", False)
         model, loading_info = super().from_pretrained(
             *args, ignore_mismatched_sizes=True, output_loading_info=True, **kwargs
         )
-        problems = [f"missing from the checkpoint: {key}" for key in sorted(loading_info["missing_keys"])]
+        problems = []
+        missing, num_weights = sorted(loading_info["missing_keys"]), len(model.state_dict())
+        holds_weights = len(missing) < num_weights or loading_info["unexpected_keys"]
+        if holds_weights and len(missing) > num_weights / 2:
+            examples = ", ".join(missing[:5])
+            problems += [f"{len(missing)} of the model's {num_weights} weights are missing from it, e.g. {examples}"]
         if not ignore_mismatched_sizes:
             problems += [
                 f"shape mismatch for {key}: the model expects {tuple(expected)}, the checkpoint has {tuple(found)}"
@@ -523,15 +575,18 @@ class MuEncoder(MuPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    @can_return_tuple
     def get_image_features(
         self,
         pixel_values: torch.Tensor,
         image_sizes: torch.Tensor,
         batch_num_images: torch.Tensor | None = None,
-    ) -> BaseModelOutputWithPooling:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple | BaseModelOutputWithPooling:
         """
         Encodes images as the processor prepared them. Returns the tower's output with `pooler_output` set to the
-        packed features, one `(num_features, hidden_size)` tensor per image.
+        packed features, one `(num_features, hidden_size)` tensor per image. The tower's hidden states are always
+        returned (the projector reads one of them); `output_attentions` and `return_dict` work as in transformers.
 
         Args:
             pixel_values (`torch.Tensor` of shape `(num_images, max_num_tiles, channels, height, width)`):
@@ -564,7 +619,8 @@ class MuEncoder(MuPreTrainedModel):
         # The encoder's output-capturing hooks cover the tower; installed after the tower's own, they would record
         # each tower layer twice and shift `hidden_states`.
         maybe_install_capturing_hooks(self)
-        tower_outputs = self.vision_tower(tiles.to(self.vision_tower.dtype), output_hidden_states=True)
+        kwargs["output_hidden_states"] = True
+        tower_outputs = self.vision_tower(tiles.to(self.vision_tower.dtype), return_dict=True, **kwargs)
         patch_features = tower_outputs.hidden_states[self.config.vision_feature_layer][:, 1:]
         features = self.multi_modal_projector(patch_features).split(num_tiles)
         tower_outputs.pooler_output = [
@@ -645,6 +701,7 @@ class MuEncoder(MuPreTrainedModel):
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        kwargs.pop("cache", None)
         kwargs.pop("past_key_values", None)
 
         if inputs_embeds is None:
@@ -654,7 +711,9 @@ class MuEncoder(MuPreTrainedModel):
             raise ValueError("`inputs_embeds` is empty: give at least one position per sequence.")
 
         if pixel_values is not None:
-            image_features = self.get_image_features(pixel_values, image_sizes, batch_num_images).pooler_output
+            image_features = self.get_image_features(
+                pixel_values, image_sizes, batch_num_images, return_dict=True
+            ).pooler_output
             inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
         elif (
             self.vision_tower is not None
@@ -703,6 +762,7 @@ class MuDecoder(MuPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    @accepts_past_key_values
     @merge_with_config_defaults
     @capture_outputs
     def forward(
@@ -710,7 +770,7 @@ class MuDecoder(MuPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
@@ -730,9 +790,10 @@ class MuDecoder(MuPreTrainedModel):
         if encoder_hidden_states is None:
             raise ValueError("The decoder needs `encoder_hidden_states`: run the encoder first.")
 
-        if use_cache and past_key_values is None and not self.training:
-            past_key_values = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache())
-        past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
+        check_cache_arguments(kwargs)
+        if use_cache and cache is None and not self.training:
+            cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache())
+        past_seen_tokens = cache.get_seq_length() if cache is not None else 0
         inputs_embeds, position_ids = embed_causal_inputs(
             self.embed_tokens, input_ids, inputs_embeds, attention_mask, position_ids, past_seen_tokens, "decoder_"
         )
@@ -740,10 +801,10 @@ class MuDecoder(MuPreTrainedModel):
             _check_attention_mask(encoder_attention_mask, encoder_hidden_states.shape[:2], "attention_mask")
 
         self_attn_mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            past_key_values=past_key_values.self_attention_cache if past_key_values is not None else None,
+            self.config,
+            inputs_embeds,
+            attention_mask,
+            cache.self_attention_cache if cache is not None else None,  # positional: named by `CACHE_FIELD`
             position_ids=position_ids,
         )
         cross_attn_mask = create_bidirectional_mask(
@@ -764,12 +825,12 @@ class MuDecoder(MuPreTrainedModel):
                 self_attn_mask,
                 encoder_hidden_states,
                 cross_attn_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)
         return BaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=hidden_states, past_key_values=past_key_values if use_cache else None
+            last_hidden_state=hidden_states, **{CACHE_FIELD: cache if use_cache else None}
         )
 
 
@@ -807,6 +868,7 @@ class MuModel(MuPreTrainedModel):
     def get_decoder(self) -> MuDecoder:
         return self.decoder
 
+    @accepts_past_key_values
     @can_return_tuple
     def forward(
         self,
@@ -817,7 +879,7 @@ class MuModel(MuPreTrainedModel):
         decoder_attention_mask: torch.Tensor | None = None,
         decoder_position_ids: torch.LongTensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
@@ -855,7 +917,7 @@ class MuModel(MuPreTrainedModel):
             attention_mask=decoder_attention_mask,
             position_ids=decoder_position_ids,
             inputs_embeds=decoder_inputs_embeds,
-            past_key_values=past_key_values,
+            cache=cache,
             encoder_hidden_states=encoder_hidden_states,
             encoder_attention_mask=attention_mask,
             use_cache=use_cache,
@@ -864,7 +926,7 @@ class MuModel(MuPreTrainedModel):
 
         return Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
+            **{CACHE_FIELD: getattr(decoder_outputs, CACHE_FIELD)},
             decoder_hidden_states=decoder_outputs.hidden_states,
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
@@ -874,7 +936,7 @@ class MuModel(MuPreTrainedModel):
         )
 
 
-class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
+class MuForConditionalGeneration(MuPreTrainedModel, MuGenerationMixin):
     input_modalities = ("image", "text")
     _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
 
@@ -919,18 +981,13 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor,
         image_sizes: torch.Tensor,
         batch_num_images: torch.Tensor | None = None,
-    ) -> BaseModelOutputWithPooling:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple | BaseModelOutputWithPooling:
         """The tower's output, with `pooler_output` the packed features of each image as the encoder places them
-        at its `<image>` placeholders."""
-        return self.get_encoder().get_image_features(pixel_values, image_sizes, batch_num_images)
+        at its `<image>` placeholders (see [`MuEncoder.get_image_features`])."""
+        return self.get_encoder().get_image_features(pixel_values, image_sizes, batch_num_images, **kwargs)
 
-    def _prepare_text_encoder_decoder_kwargs_for_generation(self, *args, **kwargs) -> dict:
-        model_kwargs = super()._prepare_text_encoder_decoder_kwargs_for_generation(*args, **kwargs)
-        # The encoder has read the images: beam search and sampled sequences need not copy them.
-        for image_input in ("pixel_values", "image_sizes", "batch_num_images"):
-            model_kwargs.pop(image_input, None)
-        return model_kwargs
-
+    @accepts_past_key_values
     @can_return_tuple
     def forward(
         self,
@@ -941,7 +998,7 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         decoder_attention_mask: torch.Tensor | None = None,
         decoder_position_ids: torch.LongTensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -976,7 +1033,7 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
             decoder_attention_mask=decoder_attention_mask,
             decoder_position_ids=decoder_position_ids,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
             pixel_values=pixel_values,
@@ -997,7 +1054,7 @@ class MuForConditionalGeneration(MuPreTrainedModel, GenerationMixin):
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             decoder_hidden_states=outputs.decoder_hidden_states,
             decoder_attentions=outputs.decoder_attentions,
             cross_attentions=outputs.cross_attentions,
@@ -1025,6 +1082,7 @@ class MuDecoderOnlyModel(MuPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    @accepts_past_key_values
     @merge_with_config_defaults
     @capture_outputs
     def forward(
@@ -1032,7 +1090,7 @@ class MuDecoderOnlyModel(MuPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
@@ -1044,19 +1102,20 @@ class MuDecoderOnlyModel(MuPreTrainedModel):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
 
-        if use_cache and past_key_values is None and not self.training:
-            past_key_values = DynamicCache(config=self.config)
-        past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
+        check_cache_arguments(kwargs)
+        if use_cache and cache is None and not self.training:
+            cache = DynamicCache(config=self.config)
+        past_seen_tokens = cache.get_seq_length() if cache is not None else 0
         inputs_embeds, position_ids = embed_causal_inputs(
             self.embed_tokens, input_ids, inputs_embeds, attention_mask, position_ids, past_seen_tokens
         )
 
         causal_mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            past_key_values=past_key_values,
-            position_ids=position_ids,
+            self.config,
+            inputs_embeds,
+            attention_mask,
+            cache,
+            position_ids=position_ids,  # positional: see `CACHE_FIELD`
         )
         position_embeddings = self.rotary_emb(
             inputs_embeds, position_ids, causal_sequence_lengths(self.config, inputs_embeds, past_seen_tokens)
@@ -1064,16 +1123,12 @@ class MuDecoderOnlyModel(MuPreTrainedModel):
 
         hidden_states = inputs_embeds
         for layer in self.layers:
-            hidden_states = layer(
-                hidden_states, position_embeddings, causal_mask, past_key_values=past_key_values, **kwargs
-            )
+            hidden_states = layer(hidden_states, position_embeddings, causal_mask, cache=cache, **kwargs)
         hidden_states = self.norm(hidden_states)
-        return BaseModelOutputWithPast(
-            last_hidden_state=hidden_states, past_key_values=past_key_values if use_cache else None
-        )
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_FIELD: cache if use_cache else None})
 
 
-class MuForCausalLM(MuPreTrainedModel, GenerationMixin):
+class MuForCausalLM(MuPreTrainedModel, MuGenerationMixin):
     """
     The decoder-only twin of Mu (the paper's "decoder-only counterpart"): the same blocks and widths, with all
     `encoder_layers + decoder_layers` layers in one causal stack (30 for the 330M config) and the LM head on top.
@@ -1101,13 +1156,14 @@ class MuForCausalLM(MuPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
         self.lm_head = new_embeddings
 
+    @accepts_past_key_values
     @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
@@ -1124,7 +1180,7 @@ class MuForCausalLM(MuPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -1141,7 +1197,7 @@ class MuForCausalLM(MuPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )

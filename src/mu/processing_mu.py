@@ -6,12 +6,26 @@ import math
 import os
 
 import numpy as np
-import PIL.Image
-import PIL.ImageOps
 from transformers.image_processing_utils import select_best_resolution
-from transformers.image_utils import load_image
-from transformers.models.llava_onevision.image_processing_pil_llava_onevision import LlavaOnevisionImageProcessorPil
 from transformers.processing_utils import ProcessorMixin
+from transformers.utils import is_vision_available
+
+if is_vision_available():
+    import PIL.Image
+    import PIL.ImageOps
+    from transformers.image_utils import load_image, make_flat_list_of_images
+    from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
+        LlavaOnevisionImageProcessorPil,
+    )
+
+# This file also travels alone in saved folders (remote code), hence its own copy of the extra's name.
+VISION_EXTRA_MESSAGE = 'MuProcessor and Mu\'s image functions need Pillow: pip install "mu[vision]" (or pillow)'
+
+
+def _require_pillow() -> None:
+    if not is_vision_available():
+        raise ImportError(VISION_EXTRA_MESSAGE)
+
 
 # The reference's `mu_v1` conversation renders an image question as
 # "Answer the following question based only on the context.\n###Question: \n{question}\n###Context: <image>"
@@ -37,9 +51,10 @@ MU_CHAT_TEMPLATE = (
 )
 
 
-def open_image(source: str) -> PIL.Image.Image:
+def open_image(source: str) -> "PIL.Image.Image":
     """Opens an image file (or a URL / base64 string, through transformers' `load_image`), turned upright by its
     EXIF orientation, with a `ValueError` naming the source when it cannot be read."""
+    _require_pillow()
     try:
         if os.path.isfile(source):
             image = PIL.Image.open(source)
@@ -54,9 +69,10 @@ def checked_image(image, index: int = 0):
     """
     An image the image processor can take without a silent wrong answer: decoded (corrupt or truncated data is an
     error), not empty, and with 16-bit pixels scaled to 8 bits (PIL's RGB conversion would clip them at 255).
-    Other modes (grayscale, palette, RGBA, CMYK, ...) are converted to RGB by the image processor, transparency
-    composited onto white; an animated image gives its first frame.
+    Transparency is composited onto white here; other modes (grayscale, palette, CMYK, ...) are converted to RGB by
+    the image processor; an animated image gives its first frame.
     """
+    _require_pillow()
     if isinstance(image, PIL.Image.Image):
         try:
             image.load()
@@ -64,6 +80,9 @@ def checked_image(image, index: int = 0):
             raise ValueError(f"Image {index} cannot be decoded (corrupt or truncated data): {error}") from error
         if image.width == 0 or image.height == 0:
             raise ValueError(f"Image {index} is empty ({image.width}x{image.height} pixels).")
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            return PIL.Image.alpha_composite(PIL.Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
         if image.mode == "F":
             raise ValueError(f"Image {index} has float pixels (PIL mode 'F') of unknown range: convert it to 8-bit.")
         if image.mode.startswith("I"):
@@ -113,6 +132,7 @@ class MuProcessor(ProcessorMixin):
         vision_aspect_ratio: str = "anyres_max_3",
         **kwargs,
     ):
+        _require_pillow()
         self.image_token_id = tokenizer.get_vocab().get(image_token)
         # without the token in the vocabulary, "<image>" in a text-only prompt is plain text, not a placeholder
         self.image_token = image_token if self.image_token_id is not None else None
@@ -121,9 +141,15 @@ class MuProcessor(ProcessorMixin):
         super().__init__(image_processor, tokenizer, chat_template=chat_template or MU_CHAT_TEMPLATE)
 
     @classmethod
+    def from_pretrained(cls, *args, **kwargs) -> "MuProcessor":
+        _require_pillow()  # before transformers tries to load the image processor
+        return super().from_pretrained(*args, **kwargs)
+
+    @classmethod
     def from_model_config(cls, config, tokenizer, image_processor=None) -> "MuProcessor":
         """The processor matching a [`MuConfig`]: the image processor tiles at the tower's size and the config's
         grid pinpoints (for a text-only config, whose processor takes no images, one 336-px tile)."""
+        _require_pillow()
         vision_config = config.vision_config
         tile = vision_config.image_size if vision_config is not None else 336
         if image_processor is None:
@@ -143,6 +169,16 @@ class MuProcessor(ProcessorMixin):
             raise ValueError(
                 "This processor's tokenizer has no image token, so it serves a text-only Mu model: pass text only."
             )
+        if images is not None and text is not None:  # older transformers do not count them
+            placeholders = sum(
+                prompt.count(self.image_token) for prompt in ([text] if isinstance(text, str) else text)
+            )
+            num_images = len(make_flat_list_of_images(images))
+            if placeholders != num_images:
+                raise ValueError(
+                    f"The text holds {placeholders} {self.image_token} placeholders but {num_images} images were "
+                    f"given: put one {self.image_token} in the text for each image."
+                )
         super().validate_inputs(images=images, text=text, **kwargs)
 
     def _process_images(self, images, **kwargs):

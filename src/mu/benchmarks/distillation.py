@@ -52,6 +52,7 @@ from ..demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
 from ..demo.tokenizer import train_tokenizer
 from ..modeling_mu import MuForConditionalGeneration
 from ..trainers import MuDistillationConfig, MuDistillationTrainer
+from ..trainers.distillation_config import CHECKPOINTING_OFF
 from .generation import device_name
 from .report import save_results
 
@@ -220,7 +221,7 @@ def run_ours(
             disable_tqdm=True,
             use_cpu=True,
             bf16=False,
-            activation_checkpointing=False,
+            **CHECKPOINTING_OFF,
             dataloader_num_workers=0,
             seed=settings.seed,
         )

@@ -5,7 +5,6 @@ with cross-entropy only for the same steps (`Seq2SeqTrainer`), and compare held-
 The distilled student is saved as safetensors and reloaded through `AutoModelForSeq2SeqLM`."""
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,21 +25,9 @@ from ..evaluation.generation import generate_answers
 from ..model_card import build_model_card
 from ..modeling_mu import MuForConditionalGeneration
 from ..plotting import plot_loss_curves
+from . import DemoSettings
 from .synthetic_qa import make_synthetic_qa, prompt_completion_rows
 from .tokenizer import train_tokenizer
-
-
-@dataclass
-class DemoSettings:
-    output_dir: str = "mu-demo"
-    train_examples: int = 6000
-    eval_examples: int = 200
-    teacher_steps: int = 300
-    student_steps: int = 200
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    vocab_size: int = 1024
-    seed: int = 0
 
 
 def small_mu_config(tokenizer: PreTrainedTokenizerBase) -> MuConfig:
@@ -150,12 +137,14 @@ def train_teacher(settings, tokenizer, train_rows, output_dir: Path) -> Qwen3For
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    from ..trainers.distillation_config import CHECKPOINTING_OFF
+
     torch.manual_seed(settings.seed)
     teacher = Qwen3ForCausalLM(small_teacher_config(tokenizer))
     print(f"teacher (decoder-only, Qwen3 layout): {teacher.num_parameters() / 1e6:.2f}M parameters")
     args = SFTConfig(
         **_training_arguments(settings, output_dir / "teacher", settings.teacher_steps),
-        activation_checkpointing=False,
+        **CHECKPOINTING_OFF,
         completion_only_loss=True,
     )
     dataset = Dataset.from_list(causal_lm_features(train_rows, tokenizer))
@@ -181,10 +170,11 @@ def distill_student(settings, student, teacher, tokenizer, train_rows, output_di
     from datasets import Dataset
 
     from ..trainers import MuDistillationConfig, MuDistillationTrainer
+    from ..trainers.distillation_config import CHECKPOINTING_OFF
 
     args = MuDistillationConfig(
         **_training_arguments(settings, output_dir, settings.student_steps),
-        activation_checkpointing=False,
+        **CHECKPOINTING_OFF,
         max_completion_length=8,
     )
     trainer = MuDistillationTrainer(

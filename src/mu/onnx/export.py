@@ -41,8 +41,7 @@ class EncoderWithCrossKeyValues(nn.Module):
         hidden_states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         key_values = []
         for attention in self.cross_attentions:
-            key_values += [attention._project(attention.k_proj, hidden_states)]
-            key_values += [attention._project(attention.v_proj, hidden_states)]
+            key_values += attention.key_value_states(hidden_states)
         return tuple(key_values)
 
 
@@ -74,7 +73,7 @@ class DecoderStepWithCache(nn.Module):
             input_ids=input_ids,
             encoder_hidden_states=encoder_shape,
             encoder_attention_mask=encoder_attention_mask,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         ).last_hidden_state
         present = []

@@ -1,6 +1,10 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
 """Training Mu with TRL: on-policy distillation from a decoder-only teacher."""
 
+from ..extras import require_extra
+
+require_extra("train", "Training Mu (mu.trainers)")
+
 from .data import check_prompt_completion_dataset, load_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
 from .distillation_trainer import MuDistillationTrainer, generalized_jsd_divergence, load_teacher

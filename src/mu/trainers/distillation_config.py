@@ -3,7 +3,17 @@
 
 from dataclasses import dataclass, field
 
+from transformers import TrainingArguments
 from trl import DistillationConfig
+
+# transformers 5.23 renamed `TrainingArguments.gradient_checkpointing` to `activation_checkpointing` (the old name is
+# a deprecated alias there) and TRL turns it on by default: the keyword that turns it off, named as the installed
+# version names it.
+CHECKPOINTING_OFF = {
+    "activation_checkpointing"
+    if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+    else "gradient_checkpointing": False
+}
 
 
 @dataclass
