@@ -4,6 +4,7 @@ import sys
 import pytest
 import torch
 
+from mu.arguments import CommandError
 from mu.cli import build_parser, main
 from mu.demo.tokenizer import train_tokenizer
 from mu.prompts import format_qa_prompt
@@ -85,10 +86,19 @@ def test_dtype_flag_loads_in_that_dtype(model_dir, monkeypatch, capsys):
     assert seen["dtype"] == torch.bfloat16
 
 
-def test_stream_refuses_several_sequences(model_dir):
+def test_stream_refuses_several_sequences(model_dir, capsys):
     folder, _, _ = model_dir
-    with pytest.raises(SystemExit, match="--stream works with one sequence only"):
-        main(["generate", "--model", str(folder), "x", "--stream", "--num-beams", "2"])
+    assert main(["generate", "--model", str(folder), "x", "--stream", "--num-beams", "2"]) == 1
+    assert (
+        capsys.readouterr().err
+        == "mu generate: --stream works with one sequence only (no --num-beams/--num-return-sequences).\n"
+    )
+
+
+def test_debug_shows_the_traceback_of_an_expected_error(model_dir):
+    folder, _, _ = model_dir
+    with pytest.raises(CommandError, match="--stream works with one sequence only"):
+        main(["--debug", "generate", "--model", str(folder), "x", "--stream", "--num-beams", "2"])
 
 
 def test_unknown_flags_are_refused_outside_distill(capsys):

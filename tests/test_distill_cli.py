@@ -1,5 +1,7 @@
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,14 +11,23 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import ModelCard
-from safetensors.torch import load_file
-from transformers import AutoModelForSeq2SeqLM
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForSeq2SeqLM, HfArgumentParser
+from transformers.utils import is_torch_bf16_gpu_available
 
 from mu.cli import main
+from mu.trainers import MuDistillationConfig
+from mu.trainers.distill import DistillArguments, last_checkpoint
 from mu.trainers.distillation_config import CHECKPOINTING_OFF
 
 from .distillation_setup import mu_student, qa_rows, qa_tokenizer, qwen3_teacher
 
+DISTILL = """
+import sys
+import mu.trainers.distill as distill
+
+sys.exit(distill.main(sys.argv[1:]))
+"""
 # Runs `mu distill` with a pause after every optimizer step, so that a test can kill it between checkpoints.
 SLOW_DISTILL = """
 import sys, time
@@ -63,8 +74,6 @@ def _flags(workspace, output_dir, max_steps: int, **extra) -> list[str]:
         "per-device-train-batch-size": 4,
         "max-completion-length": 6,
         "learning-rate": 1e-3,
-        "bf16": "false",
-        "use-cpu": "true",
         **{name.replace("_", "-"): "false" for name in CHECKPOINTING_OFF},
         "report-to": "none",
         "seed": 7,
@@ -104,58 +113,147 @@ def test_distill_writes_safetensors_checkpoints_logs_and_a_plot(workspace, tmp_p
             torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0)
 
 
-def test_bad_data_file_names_row_and_column(workspace, tmp_path):
+def test_bad_data_file_names_row_and_column(workspace, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     rows = qa_rows(3)
     del rows[1]["completion"]
     bad.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    with pytest.raises(ValueError, match="bad.jsonl row 1 has no value in column 'completion'"):
-        main(["distill", *_flags(workspace, tmp_path / "run", 1, **{"train-file": bad})])
+    assert main(["distill", *_flags(workspace, tmp_path / "run", 1, **{"train-file": bad})]) == 1
+    assert "mu distill: The dataset bad.jsonl row 1 has no value in column 'completion'." in capsys.readouterr().err
     csv = tmp_path / "data.csv"
     csv.write_text("prompt,completion\nq,a\n")
-    with pytest.raises(ValueError, match=r"expected a \.jsonl, \.json, \.parquet file"):
-        main(["distill", *_flags(workspace, tmp_path / "run", 1, **{"train-file": csv})])
+    assert main(["distill", *_flags(workspace, tmp_path / "run", 1, **{"train-file": csv})]) == 1
+    assert "expected a .jsonl, .json, .parquet file" in capsys.readouterr().err
 
 
-def _run(arguments: list[str]) -> subprocess.Popen:
+@pytest.mark.skipif(is_torch_bf16_gpu_available(), reason="checks the default on a machine without bf16")
+def test_precision_is_float32_without_a_bf16_accelerator_unless_asked(tmp_path):
+    parser = HfArgumentParser((DistillArguments, MuDistillationConfig))
+    _, config = parser.parse_args_into_dataclasses(args=_flags(tmp_path, tmp_path / "run", 1))
+    assert config.bf16 is False and config.fp16 is False and config.use_cpu is False
+    forced = MuDistillationConfig(output_dir=str(tmp_path), bf16=True, use_cpu=True, **CHECKPOINTING_OFF)
+    assert forced.bf16 is True and forced.fp16 is False
+
+
+def _run(arguments: list[str], slow: bool = False) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", SLOW_DISTILL, *arguments], env=env, stderr=subprocess.PIPE)
+    script = SLOW_DISTILL if slow else DISTILL
+    return subprocess.Popen([sys.executable, "-c", script, *arguments], env=env, stderr=subprocess.PIPE)
 
 
-def test_a_killed_run_resumes_to_the_same_weights(workspace, tmp_path):
-    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    reference = _run(_flags(workspace, uninterrupted, 6))
-    killed = _run(_flags(workspace, interrupted, 6))
-    deadline = time.monotonic() + 120
-    while not (interrupted / "checkpoint-2" / "trainer_state.json").exists():
+def _finish(process: subprocess.Popen) -> str:
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr.decode()[-3000:]
+    return stderr.decode()
+
+
+def _parses(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _cut_in_half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+# 24 training rows in batches of 4: 6 steps an epoch; 14 steps end 2 steps into the third epoch.
+KILLED_RUN = {"max_steps": 14, "save-steps": 4}
+
+
+@pytest.fixture(scope="module")
+def killed_run(workspace, tmp_path_factory) -> tuple[Path, Path]:
+    """An uninterrupted run, and the same run killed with SIGKILL in its second epoch after saving checkpoint-8
+    (2 steps into that epoch)."""
+    root = tmp_path_factory.mktemp("killed")
+    uninterrupted, interrupted = root / "uninterrupted", root / "interrupted"
+    reference = _run(_flags(workspace, uninterrupted, **KILLED_RUN))
+    killed = _run(_flags(workspace, interrupted, **KILLED_RUN), slow=True)
+    deadline = time.monotonic() + 180
+    while not _parses(interrupted / "checkpoint-8" / "trainer_state.json"):
         assert killed.poll() is None and time.monotonic() < deadline, killed.stderr.read().decode()[-2000:]
         time.sleep(0.05)
     killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert not (interrupted / "checkpoint-6").exists()
-    # As if the kill had landed while checkpoint-4 was being written: weights, but no trainer state yet.
-    (interrupted / "checkpoint-4").mkdir(exist_ok=True)
-    (interrupted / "checkpoint-4" / "model.safetensors").write_bytes(b"partial")
+    killed.communicate()
+    assert not (interrupted / "checkpoint-12").exists()
+    _finish(reference)
+    return uninterrupted, interrupted
 
-    resumed = _run(_flags(workspace, interrupted, 6, **{"resume-from-checkpoint": "last"}))
-    for process in (reference, resumed):
-        _, stderr = process.communicate(timeout=180)
-        assert process.returncode == 0, stderr.decode()[-3000:]
-    assert "Skipping" in stderr.decode() and "checkpoint-4" in stderr.decode()
 
-    state = json.loads((interrupted / "checkpoint-6" / "trainer_state.json").read_text())
-    assert state["global_step"] == 6
-    expected, got = load_file(uninterrupted / "model.safetensors"), load_file(interrupted / "model.safetensors")
+def _assert_resumed_like(uninterrupted: Path, resumed: Path) -> None:
+    """The resumed run logged the uninterrupted run's losses and ends with its weights, bit for bit."""
+    losses = [
+        [(entry["step"], entry["loss"]) for entry in json.loads(path.read_text())["log_history"] if "loss" in entry]
+        for path in (
+            uninterrupted / "checkpoint-14" / "trainer_state.json",
+            resumed / "checkpoint-14" / "trainer_state.json",
+        )
+    ]
+    assert losses[1] == losses[0]
+    expected, got = load_file(uninterrupted / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert expected.keys() == got.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+
+
+def test_a_run_killed_in_its_second_epoch_resumes_to_the_same_weights(workspace, killed_run, tmp_path):
+    """Resumes 2 steps into epoch 1 (skipping the batches it consumed) and crosses into epoch 2."""
+    uninterrupted, interrupted = killed_run
+    output_dir = shutil.copytree(interrupted, tmp_path / "run")
+    _finish(_run(_flags(workspace, output_dir, **KILLED_RUN, **{"resume-from-checkpoint": "last"})))
+    _assert_resumed_like(uninterrupted, output_dir)
+
+
+def test_resuming_skips_torn_checkpoints_with_a_warning(workspace, killed_run, tmp_path):
+    uninterrupted, interrupted = killed_run
+    output_dir = shutil.copytree(interrupted, tmp_path / "run")
+    # As if the kill had landed while checkpoint-12 was saved: its trainer state (written last) cut in half.
+    _cut_in_half(shutil.copytree(output_dir / "checkpoint-8", output_dir / "checkpoint-12") / "trainer_state.json")
+    # And checkpoint-8's optimizer state cut short, as a full disk or an interrupted copy leaves it.
+    _cut_in_half(output_dir / "checkpoint-8" / "optimizer.pt")
+    stderr = _finish(_run(_flags(workspace, output_dir, **KILLED_RUN, **{"resume-from-checkpoint": "last"})))
+    assert f"Skipping {output_dir / 'checkpoint-12'}: its trainer_state.json does not parse" in stderr
+    assert f"Skipping {output_dir / 'checkpoint-8'}: its optimizer.pt is cut short" in stderr
+    _assert_resumed_like(uninterrupted, output_dir)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("trainer_state.json", "it has no trainer_state.json"),
+        ("trainer_state.json", "its trainer_state.json does not parse"),
+        ("model.safetensors", "its model.safetensors is unreadable"),
+        ("optimizer.pt", "its optimizer.pt is cut short"),
+        ("scheduler.pt", "its scheduler.pt is cut short"),
+        ("rng_state_1.pth", "its rng_state_1.pth is cut short"),
+    ],
+)
+def test_last_checkpoint_skips_a_torn_checkpoint(tmp_path, caplog, name, problem):
+    for step in (2, 4):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        save_file({"weight": torch.randn(64, 64)}, folder / "model.safetensors")
+        for archive in ("optimizer.pt", "scheduler.pt", "rng_state_1.pth"):
+            torch.save({"state": torch.randn(64, 64)}, folder / archive)
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": []}))
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    torn = tmp_path / "checkpoint-4" / name
+    torn.unlink() if "has no" in problem else _cut_in_half(torn)
+    with caplog.at_level(logging.WARNING):
+        assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+    assert f"Skipping {tmp_path / 'checkpoint-4'}: {problem}" in caplog.text
+    shutil.rmtree(tmp_path / "checkpoint-2")
+    with pytest.raises(ValueError, match="No complete checkpoint to resume from"):
+        last_checkpoint(tmp_path)
 
 
 def test_two_cpu_processes_share_the_batch(workspace, tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2` with `--use-cpu` (torchrun, gloo; `--cpu` would start one
     process): each process samples and trains on its half of the batch; the logged epoch counts both halves."""
     output_dir = tmp_path / "ddp"
-    flags = _flags(workspace, output_dir, 3, **{"per-device-train-batch-size": 2, "save-steps": 3})
+    flags = _flags(workspace, output_dir, 3, **{"per-device-train-batch-size": 2, "save-steps": 3, "use-cpu": "true"})
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     launcher += [
         "--num_machines",

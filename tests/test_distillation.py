@@ -1,13 +1,15 @@
 import pytest
 import torch
+from accelerate import skip_first_batches
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, T5ForConditionalGeneration
-from trl.trainer.utils import pad
+from trl.trainer.utils import RepeatSampler, pad
 
 from mu.demo.tokenizer import train_tokenizer
 from mu.trainers import MuDistillationTrainer, generalized_jsd_divergence, shared_vocabulary_size
+from mu.trainers.distillation_trainer import EpochSeededSampler
 
 from .distillation_setup import (
     distillation_config,
@@ -333,3 +335,43 @@ def test_model_card_names_a_hub_teacher_as_base_model(tokenizer, tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "base_model: org/teacher" in card and "- teacher: org/teacher" in card
     assert "0.9 x generalized JSD (beta 0.5, temperature 0.9) + 0.1 x cross-entropy" in card
+
+
+def test_epoch_seeded_sampler_orders_each_epoch_by_seed_and_epoch_alone():
+    def sampler() -> EpochSeededSampler:
+        return EpochSeededSampler(RepeatSampler(range(24), mini_repeat_count=1, batch_size=4, seed=7))
+
+    uninterrupted, orders = sampler(), []
+    for epoch in range(3):
+        uninterrupted.set_epoch(epoch)
+        orders.append(list(uninterrupted))
+    assert all(sorted(order) == list(range(24)) for order in orders)
+    assert orders[0] != orders[1] and orders[1] != orders[2] and orders[0] != orders[2]
+    assert orders[0] == list(RepeatSampler(range(24), mini_repeat_count=1, batch_size=4, seed=7))
+    resumed = sampler()
+    resumed.set_epoch(1)
+    assert list(resumed) == list(resumed) == orders[1]  # TRL's sampler alone would give orders[0] here
+
+
+def test_a_resumed_epoch_skips_exactly_the_consumed_batches(tokenizer, tmp_path):
+    def batches(dataloader) -> list[list[str]]:
+        return [[row["prompt"] for row in batch] for batch in dataloader]
+
+    def train_dataloader():
+        return MuDistillationTrainer(
+            mu_student(len(tokenizer)),
+            qwen3_teacher(len(tokenizer)),
+            args=distillation_config(tmp_path, seed=7),
+            train_dataset=qa_dataset(24),
+            processing_class=tokenizer,
+        ).get_train_dataloader()
+
+    uninterrupted, epochs = train_dataloader(), []
+    for epoch in range(3):  # as `Trainer` does before each epoch
+        uninterrupted.set_epoch(epoch)
+        epochs.append(batches(uninterrupted))
+    assert len({tuple(map(tuple, epoch)) for epoch in epochs}) == 3
+    # A fresh process resumed 2 steps into epoch 2, as `Trainer` resumes it
+    resumed = skip_first_batches(train_dataloader(), 2)
+    resumed.set_epoch(2)
+    assert batches(resumed) == epochs[2][2:]

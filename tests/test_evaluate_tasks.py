@@ -155,7 +155,7 @@ def test_mu_evaluate_generates_and_scores_code_to_text(tmp_path, model_dir, caps
     recorded = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
     assert recorded == {("codexglue_code2text", name): metrics[name] for name in ("bleu", "exact_match", "rougeLsum")}
     with pytest.raises(ValueError, match="limit must be at least 1"):
-        main(["evaluate", *flags, "--limit", "0"])
+        runner.evaluate_model(str(model_dir), "codexglue_code2text", str(data), str(output), limit=0)
 
 
 def _first_tokens(tokenizer, word: str) -> list[int]:

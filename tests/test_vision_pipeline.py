@@ -127,16 +127,18 @@ def test_cli_generate_answers_a_question_about_an_image(vision_dir, tmp_path, ca
     assert capsys.readouterr().out.strip() == expected.strip()
 
 
-def test_cli_image_errors_are_clear(vision_dir, text_dir, tmp_path):
+def test_cli_image_errors_are_clear(vision_dir, text_dir, tmp_path, capsys):
     folder, _ = vision_dir
-    corrupt = tmp_path / "corrupt.jpg"
+    corrupt, good = tmp_path / "corrupt.jpg", tmp_path / "good.png"
     corrupt.write_bytes(b"\xff\xd8\xff not really a jpeg")
-    with pytest.raises(SystemExit, match="mu generate: Cannot read the image .*corrupt.jpg"):
-        main(["generate", "--model", str(folder), "--image", str(corrupt), "what"])
-    with pytest.raises(SystemExit, match="--image needs a vision checkpoint"):
-        main(["generate", "--model", str(text_dir[0]), "--image", str(corrupt), "what"])
-    with pytest.raises(SystemExit, match="--image and --context exclude each other"):
-        main(["generate", "--model", str(folder), "--image", str(corrupt), "--context", "c", "what"])
+    noise_image(40, 30).save(good)
+    for argv, message in (
+        (["--model", str(folder), "--image", str(corrupt)], "mu generate: Cannot read the image .*corrupt.jpg"),
+        (["--model", str(text_dir[0]), "--image", str(good)], "mu generate: --image needs a vision checkpoint"),
+        (["--model", str(folder), "--image", str(good), "--context", "c"], "--image and --context exclude each other"),
+    ):
+        assert main(["generate", *argv, "what"]) == 1
+        assert re.search(message, capsys.readouterr().err)
 
 
 def test_example_script_answers_about_an_image(vision_dir, tmp_path):

@@ -2,12 +2,28 @@
 """The `mu` command line: `mu generate | distill | evaluate | push | demo | benchmark | convert | export-onnx`."""
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from safetensors import SafetensorError
+
+from .arguments import (
+    CommandError,
+    check_device,
+    check_input_file,
+    check_model_path,
+    check_output_folder,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from .extras import MissingExtraError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# The sampling flags of `mu generate`, which only apply with --do-sample.
+SAMPLING_FLAGS = ("temperature", "top_k", "top_p")
 
 
 def _add_generate_parser(subparsers) -> None:
@@ -22,14 +38,14 @@ def _add_generate_parser(subparsers) -> None:
     parser.add_argument(
         "--image", help="image file or URL: the prompt is a question about it (needs a vision checkpoint)"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=positive_int, default=64)
     parser.add_argument("--do-sample", action="store_true", help="sample instead of greedy/beam decoding")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--repetition-penalty", type=float, default=None)
-    parser.add_argument("--num-beams", type=int, default=1)
-    parser.add_argument("--num-return-sequences", type=int, default=1)
+    parser.add_argument("--temperature", type=positive_float, help="sampling temperature (with --do-sample)")
+    parser.add_argument("--top-k", type=non_negative_int, help="sample from the k likeliest tokens (with --do-sample)")
+    parser.add_argument("--top-p", type=probability, help="nucleus sampling probability (with --do-sample)")
+    parser.add_argument("--repetition-penalty", type=positive_float, default=None)
+    parser.add_argument("--num-beams", type=positive_int, default=1)
+    parser.add_argument("--num-return-sequences", type=positive_int, default=1)
     parser.add_argument("--seed", type=int, default=None, help="random seed for sampling")
     parser.add_argument("--stream", action="store_true", help="print tokens as they are produced")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps")
@@ -44,31 +60,52 @@ def _add_generate_parser(subparsers) -> None:
     parser.set_defaults(func=_run_generate)
 
 
+def _check_generate_arguments(args: argparse.Namespace) -> None:
+    if not args.prompt.strip():
+        raise CommandError("the prompt is empty.")
+    if args.stream and (args.num_beams > 1 or args.num_return_sequences > 1):
+        raise CommandError("--stream works with one sequence only (no --num-beams/--num-return-sequences).")
+    if args.image is not None and args.context is not None:
+        raise CommandError("--image and --context exclude each other (the image is the context).")
+    if not args.do_sample:
+        given = [f"--{name.replace('_', '-')}" for name in SAMPLING_FLAGS if getattr(args, name) is not None]
+        if given:
+            raise CommandError(f"{', '.join(given)} only apply when sampling: add --do-sample.")
+        if args.num_return_sequences > args.num_beams:
+            raise CommandError(
+                f"--num-return-sequences {args.num_return_sequences} needs as many beams (--num-beams) or --do-sample."
+            )
+    args.model = check_model_path(args.model, "--model")
+    if args.backend == "pytorch":
+        check_device(args.device)
+
+
 def _run_generate(args: argparse.Namespace) -> int:
+    _check_generate_arguments(args)
     import torch
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, TextStreamer, set_seed
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, TextStreamer, set_seed
 
     from .prompts import format_qa_prompt
 
-    if args.stream and (args.num_beams > 1 or args.num_return_sequences > 1):
-        raise SystemExit("mu generate: --stream works with one sequence only (no --num-beams/--num-return-sequences).")
-    if args.image is not None and args.context is not None:
-        raise SystemExit("mu generate: --image and --context exclude each other (the image is the context).")
     if args.seed is not None:
         set_seed(args.seed)
     if args.backend == "onnx":
         return _generate_with_onnx(args)
+    image = _open_image_argument(args.image) if args.image is not None else None
+    config = AutoConfig.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    if config.model_type != "mu":
+        raise CommandError(f"{args.model} holds a {config.model_type!r} model; mu generate runs Mu folders.")
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model, dtype=dtype, trust_remote_code=args.trust_remote_code)
     model.to(args.device).eval()
 
-    if args.image is not None:
-        inputs, tokenizer = _image_question_inputs(args, model)
+    if image is not None:
+        inputs, tokenizer = _image_question_inputs(args, model, image)
     else:
         tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
         text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
         inputs = tokenizer(text, return_tensors="pt").to(args.device)
-    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p} if args.do_sample else {}
+    sampling = {name: getattr(args, name) for name in SAMPLING_FLAGS if getattr(args, name) is not None}
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True) if args.stream else None
     output_ids = model.generate(
         **inputs,
@@ -103,16 +140,13 @@ def _generate_with_onnx(args: argparse.Namespace) -> int:
     }
     if any(unsupported.values()):
         flags = ", ".join(flag for flag, used in unsupported.items() if used)
-        raise SystemExit(f"mu generate: the onnx backend (CPU, the exported precision) does not support {flags}.")
-    try:
-        generator = MuOnnxGenerator(args.model)
-    except (ValueError, OSError) as error:
-        raise SystemExit(f"mu generate: {error}") from None
+        raise CommandError(f"the onnx backend (CPU, the exported precision) does not support {flags}.")
+    generator = MuOnnxGenerator(args.model)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
     inputs = tokenizer(text, return_tensors="np")
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True) if args.stream else None
-    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p} if args.do_sample else {}
+    sampling = {name: getattr(args, name) for name in SAMPLING_FLAGS if getattr(args, name) is not None}
     output_ids = generator.generate(
         inputs["input_ids"],
         inputs["attention_mask"],
@@ -142,35 +176,41 @@ def _add_export_onnx_parser(subparsers) -> None:
 
 
 def _run_export_onnx(args: argparse.Namespace) -> int:
+    args.model = check_model_path(args.model, "--model")
+    check_output_folder(args.output, "--output")
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     from .onnx import export_onnx
+    from .onnx.export import QUANTIZATIONS
 
+    if args.quantize is not None and args.quantize not in QUANTIZATIONS:
+        raise CommandError(f"--quantize {args.quantize}: choose one of {', '.join(QUANTIZATIONS)}.")
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
-    try:
-        paths = export_onnx(model, args.output, quantize=args.quantize)
-    except ValueError as error:
-        raise SystemExit(f"mu export-onnx: {error}") from None
+    paths = export_onnx(model, args.output, quantize=args.quantize)
     AutoTokenizer.from_pretrained(args.model, trust_remote_code=args.trust_remote_code).save_pretrained(args.output)
     for path in paths.values():
         print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
 
-def _image_question_inputs(args: argparse.Namespace, model):
-    """The processor's inputs for the reference VQA prompt about `--image`, and the tokenizer to decode with."""
-    from transformers import AutoProcessor
-
+def _open_image_argument(source: str):
+    """The `--image` file or URL, opened before any model is loaded."""
     from .extras import require_extra
-    from .processing_mu import open_image
 
     require_extra("vision", "mu generate --image")
+    from .processing_mu import open_image
+
+    if not source.startswith(("http://", "https://", "data:")):
+        check_input_file(source, "--image")
+    return open_image(source)
+
+
+def _image_question_inputs(args: argparse.Namespace, model, image):
+    """The processor's inputs for the reference VQA prompt about `image`, and the tokenizer to decode with."""
+    from transformers import AutoProcessor
+
     if getattr(model.config, "vision_config", None) is None:
-        raise SystemExit(f"mu generate: --image needs a vision checkpoint; {args.model} is text-only.")
-    try:
-        image = open_image(args.image)
-    except ValueError as error:
-        raise SystemExit(f"mu generate: {error}") from None
+        raise CommandError(f"--image needs a vision checkpoint; {args.model} is text-only.")
     processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": args.prompt}]}]
     text = processor.apply_chat_template(messages, tokenize=False)
@@ -199,9 +239,9 @@ def _add_evaluate_parser(subparsers) -> None:
     parser.add_argument("--task", required=True, help="squad_v2 | xsum | codexglue_code2text")
     parser.add_argument("--data", required=True, help="SQuAD v2 JSON, or JSONL (document/summary, code/docstring)")
     parser.add_argument("--output", required=True, help="folder for predictions.jsonl and metrics.json")
-    parser.add_argument("--limit", type=int, help="evaluate the first N examples only")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--limit", type=positive_int, help="evaluate the first N examples only")
+    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--max-new-tokens", type=positive_int, default=64)
     parser.add_argument("--judge", metavar="MODEL_DIR", help="a causal LM that grades each answer (0-1, averaged)")
     parser.add_argument(
         "--add-to-card", action="store_true", help="add the metrics to the model-index of the model folder's card"
@@ -212,12 +252,22 @@ def _add_evaluate_parser(subparsers) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    args.model = check_model_path(args.model, "--model")
+    if args.judge is not None:
+        args.judge = check_model_path(args.judge, "--judge")
+    if args.add_to_card and not os.path.isdir(args.model):
+        raise CommandError(f"--add-to-card writes into the model folder's card; {args.model} is not a local folder.")
+    check_input_file(args.data, "--data")
+    check_output_folder(args.output, "--output")
+    check_device(args.device)
     import json
 
     import torch
 
     from .evaluation.runner import evaluate_model
+    from .evaluation.tasks import get_task
 
+    get_task(args.task)
     metrics = evaluate_model(
         args.model,
         args.task,
@@ -259,10 +309,7 @@ def _add_push_parser(subparsers) -> None:
 def _run_push(args: argparse.Namespace) -> int:
     from .hub import push_folder
 
-    try:
-        url = push_folder(args.model, args.repo_id, args.private, args.revision, args.commit_message)
-    except (ValueError, RuntimeError) as error:
-        raise SystemExit(f"mu push: {error}") from error
+    url = push_folder(args.model, args.repo_id, args.private, args.revision, args.commit_message)
     print(f"Pushed {args.model} to {args.repo_id}: {url}")
     return 0
 
@@ -280,15 +327,16 @@ def _add_demo_parser(subparsers) -> None:
         "match and F1 of the three; the distilled student is saved and reloaded with AutoModelForSeq2SeqLM.",
     )
     parser.add_argument("--output-dir", default=defaults.output_dir)
-    parser.add_argument("--teacher-steps", type=int, default=defaults.teacher_steps)
-    parser.add_argument("--student-steps", type=int, default=defaults.student_steps)
-    parser.add_argument("--train-examples", type=int, default=defaults.train_examples)
-    parser.add_argument("--eval-examples", type=int, default=defaults.eval_examples)
+    parser.add_argument("--teacher-steps", type=positive_int, default=defaults.teacher_steps)
+    parser.add_argument("--student-steps", type=positive_int, default=defaults.student_steps)
+    parser.add_argument("--train-examples", type=positive_int, default=defaults.train_examples)
+    parser.add_argument("--eval-examples", type=positive_int, default=defaults.eval_examples)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    check_output_folder(args.output_dir, "--output-dir")
     from .extras import require_extra
 
     require_extra("train", "mu demo")
@@ -349,6 +397,10 @@ def _add_convert_parser(subparsers) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.path):
+        raise CommandError(f"{args.path}: no such file or folder.")
+    args.tokenizer = check_model_path(args.tokenizer, "--tokenizer")
+    check_output_folder(args.output, "--output")
     import torch
 
     from .convert_mu_original_checkpoint import convert
@@ -360,6 +412,9 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mu", description="Mu: small encoder-decoder language models.")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error instead of its one-line message"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate_parser(subparsers)
     _add_distill_parser(subparsers)
@@ -370,6 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert_parser(subparsers)
     _add_export_onnx_parser(subparsers)
     return parser
+
+
+# What a command reports as `mu <command>: <message>` without a traceback: bad values and files (`ValueError`, and
+# `OSError`, which covers transformers' loading errors and the Hub's HTTP errors), a missing extra, damaged weights.
+EXPECTED_ERRORS = (CommandError, MissingExtraError, ValueError, OSError, SafetensorError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -383,9 +443,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return args.func(args)
-    except MissingExtraError as error:
-        print(f"mu {args.command}: {error}", file=sys.stderr)
+    except EXPECTED_ERRORS as error:
+        if args.debug:
+            raise
+        print(f"mu {args.command}: {_message(error)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"mu {args.command}: interrupted.", file=sys.stderr)
+        return 130
+
+
+def _message(error: BaseException) -> str:
+    return str(error).strip() or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -74,12 +74,17 @@ def _safe_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        # The weights-only unpickler names a class it refuses as an "Unsupported global"; anything else is damage.
+        if "Unsupported global" not in str(error):
+            raise ValueError(
+                f"{path} is not a readable PyTorch checkpoint (corrupt, or not written by torch.save)."
+            ) from error
         raise ValueError(
             f"{path} holds Python objects that only unpickle by running code, which this converter refuses "
             f"(torch.load(weights_only=True)). Re-save it with plain tensors and dicts. Detail: "
             f"{str(error).splitlines()[0]}"
         ) from error
-    except (RuntimeError, EOFError, OSError) as error:
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint: {str(error).splitlines()[0]}") from error
 
 
@@ -118,9 +123,15 @@ def load_vision_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], d
 
 
 def config_from_reference(
-    reference: dict, state_dict: dict[str, torch.Tensor], source: str, image_token_id: int | None = None
+    reference: dict,
+    state_dict: dict[str, torch.Tensor],
+    source: str,
+    image_token_id: int | None = None,
+    tokenizer=None,
 ) -> MuConfig:
-    """A `MuConfig` from the reference's `model_config` (text) or `config.json` (vision)."""
+    """A `MuConfig` from the reference's `model_config` (text) or `config.json` (vision). The reference config has
+    no special token ids: they are the tokenizer's, or without one `MuConfig`'s defaults (Phi-3's) where they fit the
+    vocabulary (the padding id is the reference's)."""
     required = ("n_encoder_layer", "n_decoder_layer", "n_embd", "hidden_dim", "n_head", "n_kv_head", "vocab_size")
     missing = [name for name in required if reference.get(name) is None]
     if missing:
@@ -142,11 +153,20 @@ def config_from_reference(
         rope_ntk_variant="v1" if source == "text" else "v2",
         dropout=reference.get("dropout", 0.1),
         attention_dropout=reference.get("dropout", 0.1),
-        pad_token_id=reference.get("pad_token_id", 0),
+        **_special_token_ids(reference, tokenizer),
         lm_head_bias="lm_head.bias" in keys,
         tie_word_embeddings=_head_is_tied(state_dict),
         **vision_fields,
     )
+
+
+def _special_token_ids(reference: dict, tokenizer) -> dict[str, int | None]:
+    ids = {name: getattr(MuConfig, name) for name in ("bos_token_id", "eos_token_id")}
+    if tokenizer is not None:
+        ids.update({name: getattr(tokenizer, name) for name in ids if getattr(tokenizer, name) is not None})
+    ids["decoder_start_token_id"] = ids["bos_token_id"]
+    ids["pad_token_id"] = reference.get("pad_token_id", 0)
+    return {name: i if i is None or i < reference["vocab_size"] else None for name, i in ids.items()}
 
 
 def vision_config_from_reference(
@@ -278,7 +298,7 @@ def convert_checkpoint(
         if IMAGE_TOKEN not in tokenizer.get_vocab():
             tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
         image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    config = config_from_reference(reference_config, state_dict, source, image_token_id)
+    config = config_from_reference(reference_config, state_dict, source, image_token_id, tokenizer)
     model = MuForConditionalGeneration(config)
     # the text reference repeats key/value heads with `cat` unless `is_interleaved`; the vision one always interleaves
     interleaved_heads = bool(reference_config.get("is_interleaved", source == "vision"))

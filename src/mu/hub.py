@@ -2,12 +2,16 @@
 """`mu push`: check a model folder and publish it to the Hub in one commit."""
 
 import json
+import sys
 from fnmatch import fnmatch
 from pathlib import Path
 
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError
 from transformers import AutoConfig
+
+# The errors huggingface_hub raises when the Hub cannot be reached come from its HTTP client, httpx before
+# huggingface_hub 2.0 and httpx2 since (already imported by `HfApi`); HTTP status errors and offline mode are OSErrors.
+NETWORK_ERRORS = (OSError, *(sys.modules[name].HTTPError for name in ("httpx", "httpx2") if name in sys.modules))
 
 # Pickled weights or training state execute code when loaded; only safetensors weights are published.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -75,8 +79,8 @@ def push_folder(
             commit_message=commit_message or f"Upload {Path(folder).name} with mu push",
             ignore_patterns=TRAINING_STATE_PATTERNS,
         )
-    except HfHubHTTPError as error:
-        raise RuntimeError(
+    except NETWORK_ERRORS as error:
+        raise OSError(
             f"Pushing {folder} to {repo_id} failed, no commit was made and the folder is unchanged: {error}"
         ) from error
     return str(commit)

@@ -3,8 +3,10 @@
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import initialization as init
 from transformers.activations import ACT2FN
@@ -454,9 +456,17 @@ class MuPreTrainedModel(PreTrainedModel):
         """
         ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         output_loading_info = kwargs.pop("output_loading_info", False)
-        model, loading_info = super().from_pretrained(
-            *args, ignore_mismatched_sizes=True, output_loading_info=True, **kwargs
-        )
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        try:
+            model, loading_info = super().from_pretrained(
+                *args, ignore_mismatched_sizes=True, output_loading_info=True, **kwargs
+            )
+        except SafetensorError as error:
+            damaged = [str(path) for path in Path(str(source)).glob("*.safetensors") if not _opens(path)]
+            raise OSError(
+                f"Cannot read the weights of {source}: {', '.join(damaged) or 'a .safetensors file'} is damaged or "
+                f"partly written ({error}). Save or download it again."
+            ) from error
         problems = []
         missing, num_weights = sorted(loading_info["missing_keys"]), len(model.state_dict())
         holds_weights = len(missing) < num_weights or loading_info["unexpected_keys"]
@@ -469,7 +479,6 @@ class MuPreTrainedModel(PreTrainedModel):
                 for key, found, expected in loading_info["mismatched_keys"]
             ]
         if problems:
-            source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
             raise ValueError(
                 f"The checkpoint at {source} does not fit {cls.__name__} built from its config:\n  "
                 + "\n  ".join(problems)
@@ -477,10 +486,20 @@ class MuPreTrainedModel(PreTrainedModel):
         return (model, loading_info) if output_loading_info else model
 
 
+def _opens(safetensors_file: Path) -> bool:
+    try:
+        with safe_open(safetensors_file, "pt"):
+            return True
+    except (SafetensorError, OSError):
+        return False
+
+
 def _check_token_ids(input_ids: torch.Tensor, vocab_size: int, name: str) -> None:
     """Refuses empty inputs and ids outside the vocabulary with a message instead of an indexing error."""
-    if input_ids.shape[-1] == 0:
-        raise ValueError(f"`{name}` is empty: give at least one token per sequence.")
+    if input_ids.dim() != 2:
+        raise ValueError(f"`{name}` must have shape (batch, sequence), got {tuple(input_ids.shape)}.")
+    if input_ids.numel() == 0:
+        raise ValueError(f"`{name}` is empty: give at least one sequence of at least one token.")
     if torch.compiler.is_compiling():
         return
     smallest, largest = int(input_ids.min()), int(input_ids.max())
@@ -492,6 +511,10 @@ def _check_token_ids(input_ids: torch.Tensor, vocab_size: int, name: str) -> Non
 def _check_attention_mask(attention_mask: torch.Tensor, expected_shape: torch.Size, name: str) -> None:
     if torch.compiler.is_compiling():
         return
+    if attention_mask.dim() not in (2, 4):
+        raise ValueError(
+            f"`{name}` must have shape (batch, sequence) (or a 4-D mask), got {tuple(attention_mask.shape)}."
+        )
     if attention_mask.dim() == 2 and attention_mask.shape != expected_shape:
         raise ValueError(
             f"`{name}` has shape {tuple(attention_mask.shape)}, but the inputs have shape {tuple(expected_shape)}."

@@ -21,6 +21,8 @@ if is_vision_available():
 # This file also travels alone in saved folders (remote code), hence its own copy of the extra's name.
 VISION_EXTRA_MESSAGE = 'MuProcessor and Mu\'s image functions need Pillow: pip install "mu[vision]" (or pillow)'
 
+_TIFF_BITS_PER_SAMPLE = 258  # the tag of TIFF's BitsPerSample
+
 
 def _require_pillow() -> None:
     if not is_vision_available():
@@ -56,43 +58,30 @@ def open_image(source: str) -> "PIL.Image.Image":
     EXIF orientation, with a `ValueError` naming the source when it cannot be read."""
     _require_pillow()
     try:
-        if os.path.isfile(source):
-            image = PIL.Image.open(source)
-            image.load()
-            return PIL.ImageOps.exif_transpose(image)
-        return load_image(source)
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
+        # Pillow tries its plugins in the order they were imported: a guessing one (TGA) imported first, by opening a
+        # .tga, would claim other formats' files (e.g. an .ico), so register all of them in their standard order.
+        PIL.Image.init()
+        if not os.path.isfile(source):
+            return load_image(source)
+        image = PIL.Image.open(source)
+        image.load()
+        PIL.ImageOps.exif_transpose(image, in_place=True)  # in place: a copy would lose the TIFF's bit depth
+        return image
+    # Pillow's plugins raise all sorts of errors on malformed data (struct.error, IndexError, NotImplementedError...).
+    except Exception as error:
         raise ValueError(f"Cannot read the image {source!r}: {error}") from error
 
 
 def checked_image(image, index: int = 0):
     """
     An image the image processor can take without a silent wrong answer: decoded (corrupt or truncated data is an
-    error), not empty, and with 16-bit pixels scaled to 8 bits (PIL's RGB conversion would clip them at 255).
-    Transparency is composited onto white here; other modes (grayscale, palette, CMYK, ...) are converted to RGB by
-    the image processor; an animated image gives its first frame.
+    error), not empty, with integer pixels deeper than 8 bits scaled by their format's range (see `_sample_maximum`;
+    PIL's RGB conversion would clip them at 255) and transparency composited onto white. Other modes (grayscale,
+    palette, CMYK, ...) are converted to RGB by the image processor; an animated image gives its first frame.
     """
     _require_pillow()
     if isinstance(image, PIL.Image.Image):
-        try:
-            image.load()
-        except (OSError, SyntaxError) as error:
-            raise ValueError(f"Image {index} cannot be decoded (corrupt or truncated data): {error}") from error
-        if image.width == 0 or image.height == 0:
-            raise ValueError(f"Image {index} is empty ({image.width}x{image.height} pixels).")
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            return PIL.Image.alpha_composite(PIL.Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
-        if image.mode == "F":
-            raise ValueError(f"Image {index} has float pixels (PIL mode 'F') of unknown range: convert it to 8-bit.")
-        if image.mode.startswith("I"):
-            pixels = np.asarray(image, dtype=np.float64)
-            if pixels.max(initial=0) > 65535 or pixels.min(initial=0) < 0:
-                raise ValueError(f"Image {index} has 32-bit pixels outside the 16-bit range: convert it to 8-bit.")
-            if image.mode.startswith("I;16") or pixels.max(initial=0) > 255:
-                pixels = pixels / 257
-            return PIL.Image.fromarray(np.round(pixels).astype(np.uint8), mode="L")
-        return image
+        return _checked_pil_image(image, index)
     shape = tuple(getattr(image, "shape", ()))
     if 0 in shape:
         raise ValueError(f"Image {index} is empty (shape {shape}).")
@@ -100,6 +89,53 @@ def checked_image(image, index: int = 0):
     if dtype is not None and not (str(dtype).endswith("uint8") or "float" in str(dtype)):
         raise ValueError(f"Image {index} has {dtype} pixels: give uint8 (0-255) or float (0-1) arrays.")
     return image
+
+
+def _checked_pil_image(image: "PIL.Image.Image", index: int) -> "PIL.Image.Image":
+    try:
+        image.load()
+    except Exception as error:  # as in `open_image`: any error of a plugin on malformed data
+        raise ValueError(f"Image {index} cannot be decoded (corrupt or truncated data): {error}") from error
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"Image {index} is empty ({image.width}x{image.height} pixels).")
+    if image.mode == "F":
+        raise ValueError(f"Image {index} has float pixels (PIL mode 'F') of unknown range: convert it to 8-bit.")
+    if image.mode.startswith("I"):
+        image = _to_eight_bits(image, index)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")  # PIL turns a transparent colour (modes 1, L, RGB, P) into alpha
+        return PIL.Image.alpha_composite(PIL.Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return image
+
+
+def _sample_maximum(image: "PIL.Image.Image") -> int:
+    """
+    The largest sample of an integer (mode `I` or `I;16`) image's format, never read from its pixels: 2**bits - 1
+    for an opened TIFF (its BitsPerSample, e.g. 4095 for 12 bits), else 65535: PNG stores its 16-bit samples at full
+    range (an sBIT chunk only records the original depth), Pillow scales PGM samples from their maxval to 0-65535,
+    and an image of unknown source is taken as 16-bit.
+    """
+    bits = getattr(image, "tag_v2", {}).get(_TIFF_BITS_PER_SAMPLE)
+    if bits:
+        return 2 ** max(bits) - 1
+    return 65535
+
+
+def _to_eight_bits(image: "PIL.Image.Image", index: int) -> "PIL.Image.Image":
+    """An integer grayscale image as 8-bit `L` (`LA` when a sample value is marked transparent)."""
+    samples = np.asarray(image, dtype=np.int64)
+    maximum = _sample_maximum(image)
+    if samples.min(initial=0) < 0 or samples.max(initial=0) > maximum:
+        raise ValueError(
+            f"Image {index} has pixels outside the range of its {maximum.bit_length()}-bit samples (0-{maximum}): "
+            "convert it to 8-bit."
+        )
+    grey = np.round(samples * (255 / maximum)).astype(np.uint8)
+    transparency = image.info.get("transparency")
+    if transparency is None:
+        return PIL.Image.fromarray(grey)
+    alpha = np.where(samples == transparency, 0, 255).astype(np.uint8)
+    return PIL.Image.fromarray(np.stack([grey, alpha], axis=-1))
 
 
 class MuProcessor(ProcessorMixin):

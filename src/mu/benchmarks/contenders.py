@@ -32,6 +32,7 @@ def mu_config(size: str) -> MuConfig:
             num_attention_heads=4,
             num_key_value_heads=2,
             max_position_embeddings=256,
+            eos_token_id=2,
         )
     return MuConfig()
 

@@ -169,8 +169,12 @@ def export_onnx(
 
 
 def quantize_int8(source_dir: str | Path, output_dir: str | Path) -> dict[str, Path]:
-    """Copies an ONNX export with its graphs' linears dynamically quantized to int8 by `onnxruntime.quantization`
-    (weights int8 per output channel, activations quantized on the fly); returns the paths of the two graphs."""
+    """Copies an ONNX export with its graphs' linears dynamically quantized to 8 bits by `onnxruntime.quantization`
+    (weights per output channel, activations quantized on the fly); returns the paths of the two graphs.
+
+    The weights are unsigned (U8U8 products): with signed weights (U8S8), ONNX Runtime's AVX2 kernels without VNNI
+    saturate their 16-bit sums, which changed a tiny model's first greedy token on 42% of 24 prompts (12% with
+    U8U8)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source_dir, output_dir = Path(source_dir), Path(output_dir)
@@ -180,7 +184,7 @@ def quantize_int8(source_dir: str | Path, output_dir: str | Path) -> dict[str, P
         if path.name in (ENCODER_FILE, DECODER_FILE):
             paths[path.name] = output_dir / path.name
             quantize_dynamic(
-                path, paths[path.name], weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+                path, paths[path.name], weight_type=QuantType.QUInt8, per_channel=True, op_types_to_quantize=["MatMul"]
             )
         elif path.is_file():
             shutil.copyfile(path, output_dir / path.name)

@@ -3,10 +3,12 @@
 line. Every field of [`MuDistillationConfig`] (hence of `TrainingArguments`) is a flag."""
 
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from safetensors import SafetensorError, safe_open
 from transformers import (
     AutoConfig,
     AutoModelForSeq2SeqLM,
@@ -20,6 +22,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
+from ..arguments import check_input_file, check_model_path
 from ..plotting import LossCurvesCallback
 from .data import load_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
@@ -81,17 +84,42 @@ def load_student_tokenizer(arguments: DistillArguments) -> PreTrainedTokenizerBa
 
 
 def last_checkpoint(output_dir: str | Path) -> str:
-    """The newest complete `checkpoint-N` folder: a run killed while saving leaves a newer one without
-    `trainer_state.json` (written last), which is skipped."""
+    """The newest complete `checkpoint-N` folder. A run killed while saving leaves a newer one torn, which is
+    skipped with a warning: without `trainer_state.json` (written last) or with it cut short, or with weights or a
+    `torch.save` file (optimizer, scheduler, RNG states) cut short. The checks read headers only."""
+
+    def torn_file(checkpoint: Path) -> str | None:
+        state = checkpoint / TRAINER_STATE_NAME
+        if not state.is_file():
+            return f"it has no {TRAINER_STATE_NAME}"
+        try:
+            json.loads(state.read_text())
+        except ValueError:
+            return f"its {TRAINER_STATE_NAME} does not parse"
+        for weights in sorted(checkpoint.glob("*.safetensors")):
+            try:  # safetensors checks that the file covers every tensor its header lists
+                with safe_open(weights, framework="pt"):
+                    pass
+            except SafetensorError as error:
+                return f"its {weights.name} is unreadable ({error})"
+        for archive in sorted([*checkpoint.glob("*.pt"), *checkpoint.glob("*.pth")]):
+            try:  # a `torch.save` file is a zip archive, whose central directory is written last
+                with zipfile.ZipFile(archive):
+                    pass
+            except zipfile.BadZipFile:
+                return f"its {archive.name} is cut short"
+        return None
+
     checkpoints = sorted(
         (path for path in Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*") if path.name.split("-")[-1].isdigit()),
         key=lambda path: int(path.name.split("-")[-1]),
         reverse=True,
     )
     for checkpoint in checkpoints:
-        if (checkpoint / TRAINER_STATE_NAME).is_file():
+        problem = torn_file(checkpoint)
+        if problem is None:
             return str(checkpoint)
-        logger.warning(f"Skipping {checkpoint}: it has no {TRAINER_STATE_NAME} (its run stopped while saving it).")
+        logger.warning(f"Skipping {checkpoint}: {problem} (its run stopped while saving it).")
     raise ValueError(f"No complete checkpoint to resume from in {output_dir}.")
 
 
@@ -120,9 +148,20 @@ def run_distill(arguments: DistillArguments, config: MuDistillationConfig) -> Mu
     return trainer
 
 
+def check_arguments(arguments: DistillArguments) -> None:
+    """Missing local models and files are named before anything is loaded."""
+    for flag in ("student", "teacher", "tokenizer", "teacher_adapter"):
+        if getattr(arguments, flag) is not None:
+            setattr(arguments, flag, check_model_path(getattr(arguments, flag), f"--{flag.replace('_', '-')}"))
+    for flag in ("train_file", "eval_file"):
+        if getattr(arguments, flag) is not None:
+            check_input_file(getattr(arguments, flag), f"--{flag.replace('_', '-')}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = HfArgumentParser((DistillArguments, MuDistillationConfig), prog="mu distill")
     arguments, config = parser.parse_args_into_dataclasses(args=argv)
+    check_arguments(arguments)
     trainer = run_distill(arguments, config)
     print(f"Saved the student to {config.output_dir}/ (loss curves: {trainer.args.output_dir}/loss_curves.png)")
     return 0

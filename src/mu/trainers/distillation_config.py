@@ -4,6 +4,7 @@
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
+from transformers.utils import is_torch_bf16_gpu_available, is_torch_xla_available
 from trl import DistillationConfig
 
 # transformers 5.23 renamed `TrainingArguments.gradient_checkpointing` to `activation_checkpointing` (the old name is
@@ -21,7 +22,9 @@ class MuDistillationConfig(DistillationConfig):
     r"""
     [`~trl.DistillationConfig`] for an encoder-decoder student and a decoder-only teacher, with the defaults of the
     paper's recipe ("Return of the Encoder"): forward KL (`beta=0.0`), completions sampled at temperature 0.9 with
-    top-k 128, learning rate 1e-4, weight decay 0.01, completions of up to 256 tokens.
+    top-k 128, learning rate 1e-4, weight decay 0.01, completions of up to 256 tokens. Unless `bf16` or `fp16` is
+    set, training is in bf16 on an accelerator that supports it and in float32 otherwise, on a CPU (TRL turns bf16
+    on everywhere, which stops a run on a CPU).
 
     Parameters:
         alpha (`float`, *optional*, defaults to `0.9`):
@@ -61,8 +64,18 @@ class MuDistillationConfig(DistillationConfig):
     )
     learning_rate: float = field(default=1e-4, metadata={"help": "The initial learning rate for AdamW."})
     weight_decay: float = field(default=0.01, metadata={"help": "Weight decay for AdamW."})
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Whether to use bf16 (mixed) precision instead of 32-bit. If neither bf16 nor fp16 is set: bf16 "
+            "on an accelerator that supports it, float32 otherwise (on a CPU)."
+        },
+    )
 
     def __post_init__(self):
+        if self.bf16 is None and not self.fp16:
+            # bf16 where `TrainingArguments` accepts it without `use_cpu`: a bf16-capable accelerator or an XLA device.
+            self.bf16 = not self.use_cpu and (is_torch_bf16_gpu_available() or is_torch_xla_available())
         super().__post_init__()
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0.0, 1.0], got {self.alpha}.")
@@ -72,3 +85,10 @@ class MuDistillationConfig(DistillationConfig):
             raise ValueError(f"max_completion_length must be a positive length, got {self.max_completion_length}.")
         if self.use_vllm:
             raise ValueError("use_vllm is not supported: vLLM does not serve encoder-decoder students.")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps must be at least 1 (or -1 to train num_train_epochs), got {self.max_steps}.")
+        for name in ("save_steps", "eval_steps", "logging_steps"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(
+                    f"{name} must be positive (a count, or a fraction of the run), got {getattr(self, name)}."
+                )

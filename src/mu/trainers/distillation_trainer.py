@@ -11,12 +11,14 @@ import copy
 import inspect
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from accelerate.utils import is_peft_model
 from datasets import Dataset, IterableDataset
+from torch.utils.data import Sampler
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
@@ -30,7 +32,7 @@ from trl import DistillationTrainer
 from trl.extras.profiling import profiling_context
 from trl.models import prepare_deepspeed
 from trl.models.utils import unwrap_model_for_generation
-from trl.trainer.utils import create_model_from_path, get_config_model_id, pad
+from trl.trainer.utils import RepeatSampler, create_model_from_path, get_config_model_id, pad
 
 from ..model_card import build_model_card
 from ..modeling_mu import MuPreTrainedModel
@@ -83,6 +85,32 @@ def load_teacher(teacher: str | PreTrainedModel, adapter: str | None = None, **i
     if teacher.config.is_encoder_decoder:
         raise ValueError(f"The teacher must be a decoder-only causal LM; got {type(teacher).__name__}.")
     return teacher.eval().requires_grad_(False)
+
+
+class EpochSeededSampler(Sampler[int]):
+    """Wraps TRL's `RepeatSampler` so that the order of epoch `e` depends on `seed + e` alone: an uninterrupted run
+    gets a new permutation each epoch, and a run resumed in epoch `e` gets the same one. The trainer calls `set_epoch`
+    before each epoch, through accelerate's `DataLoaderShard`; in one process also on the loader that skips the
+    batches a resumed epoch has consumed (with several processes accelerate 1.15 does not pass it on to that loader).
+
+    Works around an upstream TRL issue: `RepeatSampler` seeds its generator once, when it is built, and draws each
+    epoch's permutation from it in turn, so a process resumed in epoch `e > 0` replays epoch 0's order.
+    """
+
+    def __init__(self, sampler: RepeatSampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        if self.sampler.shuffle:
+            self.sampler.generator.manual_seed(self.sampler.seed + self.epoch)
+        return iter(self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 class MuDistillationTrainer(DistillationTrainer):
@@ -250,6 +278,9 @@ class MuDistillationTrainer(DistillationTrainer):
             base_model=self.teacher_name if self.teacher_name and not os.path.isdir(self.teacher_name) else None,
         )
         card.save(Path(args.output_dir) / "README.md")
+
+    def _get_train_sampler(self, dataset: Dataset | None = None) -> Sampler:
+        return EpochSeededSampler(super()._get_train_sampler(dataset))
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
