@@ -86,8 +86,13 @@ def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, te
 
 
 @pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
-@pytest.mark.parametrize(("alpha", "beta"), [(0.9, 0.0), (0.5, 0.5), (1.0, 1.0), (0.0, 0.0)])
-def test_loss_equals_the_formula_with_padding_on_both_sides(tokenizer, tmp_path, student_factory, alpha, beta):
+@pytest.mark.parametrize(
+    ("alpha", "beta", "on_policy"),
+    [(0.9, 0.0, True), (0.5, 0.5, True), (1.0, 1.0, True), (0.0, 0.0, True), (0.5, 0.0, False)],
+)
+def test_loss_equals_the_formula_with_padding_on_both_sides(
+    tokenizer, tmp_path, student_factory, alpha, beta, on_policy
+):
     vocab = len(tokenizer)
     # The teacher's vocabulary is larger than the student's: the divergence runs over the shared ids only. Its
     # absolute position embeddings make any shift by the prompt's left padding change its logits.
@@ -103,8 +108,9 @@ def test_loss_equals_the_formula_with_padding_on_both_sides(tokenizer, tmp_path,
     assert trainer.shared_vocab_size == vocab
     rows = qa_rows(3)
     prompts = [tokenizer(row["prompt"]).input_ids[: 12 + 9 * i] for i, row in enumerate(rows)]  # 3 lengths
-    completions = [[17, 40, 2], [5, 6, 7, 8, 9, 2], [33]]  # 3 lengths, one cut before its EOS
     golds = [[60, 2], [2], [70, 71, 72, 2]]
+    # 3 lengths, one cut before its EOS; off-policy, the completions are the ground truth
+    completions = [[17, 40, 2], [5, 6, 7, 8, 9, 2], [33]] if on_policy else golds
     inputs = {
         "prompt_ids": pad([torch.tensor(p) for p in prompts], 0, "left"),
         "prompt_mask": pad([torch.ones(len(p), dtype=torch.long) for p in prompts], 0, "left"),
@@ -118,11 +124,37 @@ def test_loss_equals_the_formula_with_padding_on_both_sides(tokenizer, tmp_path,
     expected, kd, ce = _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab)
     assert loss.item() == pytest.approx(expected, rel=1e-4)
     kd_sum, kd_tokens, ce_sum, ce_tokens = terms.tolist()
-    assert (kd_tokens, ce_tokens) == (10, 7)
+    assert (kd_tokens, ce_tokens) == ((10, 7) if on_policy else (7, 7))
     if alpha > 0:
         assert kd_sum / kd_tokens == pytest.approx(kd, rel=1e-4)
     if alpha < 1:
         assert ce_sum / ce_tokens == pytest.approx(ce, rel=1e-4)
+
+
+@pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
+def test_lmbda_mixes_sampled_and_ground_truth_batches_reproducibly(tokenizer, tmp_path, student_factory):
+    def on_policy_steps(lmbda: float) -> list[bool]:
+        student = student_factory(len(tokenizer))
+        args = distillation_config(tmp_path, max_steps=8, lmbda=lmbda, per_device_train_batch_size=2)
+        trainer = MuDistillationTrainer(
+            student, qwen3_teacher(len(tokenizer)), args=args, train_dataset=qa_dataset(16), processing_class=tokenizer
+        )
+        sampled, batches = [], []
+        generate, score = student.generate, trainer._generate_and_score_completions
+        student.generate = lambda *a, **k: sampled.append(trainer.state.global_step) or generate(*a, **k)
+        trainer._generate_and_score_completions = lambda inputs: batches.append(score(inputs)) or batches[-1]
+        trainer.train()
+        assert len(batches) == 8
+        for step, batch in enumerate(batches):
+            ground_truth = torch.equal(
+                batch["completion_ids"].masked_fill(batch["completion_mask"] == 0, -100), batch["labels"]
+            )
+            assert ground_truth == (step not in sampled)
+        return [step in sampled for step in range(8)]
+
+    assert on_policy_steps(0.0) == [False] * 8 and on_policy_steps(1.0) == [True] * 8
+    mixed = on_policy_steps(0.5)
+    assert 0 < sum(mixed) < 8 and on_policy_steps(0.5) == mixed  # drawn from the seed and the step alone
 
 
 @pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])

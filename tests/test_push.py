@@ -120,3 +120,11 @@ def test_a_failed_commit_is_reported_and_leaves_the_folder_untouched(folder, tmp
     assert "failed, no commit was made and the folder is unchanged" in result.stderr
     assert "500" in result.stderr and "storage backend is down" in result.stderr
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_an_unreachable_hub_is_reported_as_a_failed_push(folder):
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    result = _push_in_a_fresh_process(folder, "http://127.0.0.1:9")  # the discard port: connection refused
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("mu push: Pushing") and "no commit was made" in result.stderr
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before

@@ -70,7 +70,8 @@ def _check_generate_arguments(args: argparse.Namespace) -> None:
     if not args.do_sample:
         given = [f"--{name.replace('_', '-')}" for name in SAMPLING_FLAGS if getattr(args, name) is not None]
         if given:
-            raise CommandError(f"{', '.join(given)} only apply when sampling: add --do-sample.")
+            verb = "applies" if len(given) == 1 else "apply"
+            raise CommandError(f"{', '.join(given)} {verb} only when sampling: add --do-sample.")
         if args.num_return_sequences > args.num_beams:
             raise CommandError(
                 f"--num-return-sequences {args.num_return_sequences} needs as many beams (--num-beams) or --do-sample."

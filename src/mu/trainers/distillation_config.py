@@ -30,6 +30,10 @@ class MuDistillationConfig(DistillationConfig):
         alpha (`float`, *optional*, defaults to `0.9`):
             Weight of the distillation term; the cross-entropy on the dataset's ground-truth `completion` gets
             `1 - alpha`. `1.0` is pure on-policy distillation, `0.0` plain supervised training.
+        lmbda (`float`, *optional*, defaults to `1.0`):
+            Fraction of generation batches trained on completions sampled by the student (on-policy); the others are
+            trained on the dataset's ground-truth completions, the divergence then being the teacher's soft labels on
+            the ground truth (GKD's `lmbda`).
         teacher_adapter_name_or_path (`str`, *optional*):
             A PEFT (e.g. LoRA) adapter folder or Hub id; it is loaded onto the teacher and merged into its weights.
         temperature (`float`, *optional*, defaults to `0.9`):
@@ -40,6 +44,13 @@ class MuDistillationConfig(DistillationConfig):
     alpha: float = field(
         default=0.9,
         metadata={"help": "Weight of the distillation term; the ground-truth cross-entropy gets 1 - alpha."},
+    )
+    lmbda: float = field(
+        default=1.0,
+        metadata={
+            "help": "Fraction of generation batches whose completions the student samples (on-policy, the paper: "
+            "1.0); the others use the dataset's ground-truth completions (GKD's lmbda)."
+        },
     )
     teacher_adapter_name_or_path: str | None = field(
         default=None,
@@ -79,6 +90,8 @@ class MuDistillationConfig(DistillationConfig):
         super().__post_init__()
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0.0, 1.0], got {self.alpha}.")
+        if not 0.0 <= self.lmbda <= 1.0:
+            raise ValueError(f"lmbda must be in [0.0, 1.0], got {self.lmbda}.")
         if self.temperature <= 0.0:
             raise ValueError(f"temperature must be positive, got {self.temperature}.")
         if self.max_completion_length is None or self.max_completion_length < 1:

@@ -11,6 +11,7 @@ import copy
 import inspect
 import math
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,6 +197,9 @@ class MuDistillationTrainer(DistillationTrainer):
             peft_config=peft_config,
         )
         self.alpha = args.alpha
+        self.lmbda = args.lmbda
+        # Set per generation batch by `_generate_and_score_completions`, read by `_generate_single_turn`.
+        self._on_policy, self._ground_truth = True, []
         if self._tokenizer.eos_token_id is None:
             raise ValueError("The student's tokenizer has no EOS token: completions could not end.")
         student_vocab_size = self.model.config.get_text_config().vocab_size
@@ -288,7 +292,10 @@ class MuDistillationTrainer(DistillationTrainer):
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, has_tool_images=False):
         """Samples one completion per prompt with the student's decoder (the encoder runs once per prompt, the decoder
-        uses its KV cache) and returns each without the decoder start token, cut after its first EOS."""
+        uses its KV cache) and returns each without the decoder start token, cut after its first EOS. In an
+        off-policy batch (see `lmbda`) the completions are the batch's ground truth instead."""
+        if not self._on_policy:
+            return self._ground_truth
         prompts = [torch.tensor(ids) for ids in prompt_ids]
         inputs = {
             "input_ids": pad(prompts, self._tokenizer.pad_token_id, "left", self.pad_to_multiple_of),
@@ -315,14 +322,19 @@ class MuDistillationTrainer(DistillationTrainer):
         return completions
 
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
-        """The parent's batch (left-padded prompts, right-padded sampled completions and their masks) plus the
-        ground-truth `labels`: the `completion` column tokenized, EOS-terminated, right-padded with -100."""
-        output = super()._generate_and_score_completions(inputs)
+        """The parent's batch (left-padded prompts, right-padded completions and their masks) plus the ground-truth
+        `labels`: the `completion` column tokenized, EOS-terminated, right-padded with -100. The completions are
+        sampled by the student with probability `lmbda` (drawn per generation batch from the seed and the step, so a
+        resumed run draws the same), else they are the ground truth (GKD's mixture of on- and off-policy data)."""
         eos_token_id = self._tokenizer.eos_token_id
-        labels = [
-            torch.tensor((ids + [eos_token_id])[: self.max_completion_length])
+        self._ground_truth = [
+            (ids + [eos_token_id])[: self.max_completion_length]
             for ids in self._tokenizer([x["completion"] for x in inputs], add_special_tokens=False)["input_ids"]
         ]
+        draw = random.Random(f"{self.args.seed}:{self.state.global_step}").random()
+        self._on_policy = draw < self.lmbda
+        output = super()._generate_and_score_completions(inputs)
+        labels = [torch.tensor(ids) for ids in self._ground_truth]
         output["labels"] = pad(labels, -100, "right", self.pad_to_multiple_of).to(self.accelerator.device)
         output["num_labels_in_batch"] = self.accelerator.gather((output["labels"] != -100).sum()).sum()
         return output
@@ -358,9 +370,18 @@ class MuDistillationTrainer(DistillationTrainer):
         completion_mask = inputs["completion_mask"]
         loss = 0.0
         kd_sum = ce_sum = torch.zeros((), device=completion_mask.device)
+        labels = inputs["labels"]
+        gold_logits = None
+        if self.alpha < 1:
+            gold_logits = self._student_logits(student, encoder_outputs, inputs["prompt_mask"], labels)
         if self.alpha > 0:
             completion_labels = inputs["completion_ids"].masked_fill(completion_mask == 0, -100)
-            student_logits = self._student_logits(student, encoder_outputs, inputs["prompt_mask"], completion_labels)
+            if gold_logits is not None and torch.equal(completion_labels, labels):  # an off-policy batch
+                student_logits = gold_logits
+            else:
+                student_logits = self._student_logits(
+                    student, encoder_outputs, inputs["prompt_mask"], completion_labels
+                )
             with torch.no_grad():
                 teacher_logits = self._teacher_completion_logits(inputs)
             vocab = self.shared_vocab_size
@@ -370,9 +391,7 @@ class MuDistillationTrainer(DistillationTrainer):
             kd_sum = (divergence * completion_mask).sum()
             kd_normalizer = kd_normalizer if kd_normalizer is not None else completion_mask.sum().clamp(min=1)
             loss = loss + self.alpha * kd_sum / kd_normalizer
-        labels = inputs["labels"]
         if self.alpha < 1:
-            gold_logits = self._student_logits(student, encoder_outputs, inputs["prompt_mask"], labels)
             ce_sum = F.cross_entropy(gold_logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
             ce_normalizer = ce_normalizer if ce_normalizer is not None else (labels != -100).sum().clamp(min=1)
             loss = loss + (1 - self.alpha) * ce_sum / ce_normalizer
