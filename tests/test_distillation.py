@@ -150,7 +150,11 @@ def test_lmbda_mixes_sampled_and_ground_truth_batches_reproducibly(tokenizer, tm
                 batch["completion_ids"].masked_fill(batch["completion_mask"] == 0, -100), batch["labels"]
             )
             assert ground_truth == (step not in sampled)
-        return [step in sampled for step in range(8)]
+        on_policy = [step in sampled for step in range(8)]
+        sampled.clear()
+        trainer.evaluate(qa_dataset(4))
+        assert sampled  # evaluation samples whatever `lmbda` is, as in GKD
+        return on_policy
 
     assert on_policy_steps(0.0) == [False] * 8 and on_policy_steps(1.0) == [True] * 8
     mixed = on_policy_steps(0.5)

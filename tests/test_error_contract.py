@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,7 @@ def _cases(ws: Path) -> list[tuple[list[str], list[str]]]:
         # generate
         (["generate", "--model", "./mu-dmeo", "hi"], ["--model ./mu-dmeo", "no such file or folder"]),
         (["generate", "--model", str(ws / "nope" / "mu"), "hi"], ["nope/mu", "no such file or folder"]),
+        (["generate", "--model", "mu/v2", "hi"], ["mu/v2: no such", "local path because mu exists here"]),
         (["generate", "--model", mu, "hi", "--max-new-tokens", "0"], ["--max-new-tokens", "at least 1"]),
         (["generate", "--model", mu, "hi", "--max-new-tokens", "ten"], ["--max-new-tokens", "'ten'"]),
         (["generate", "--model", mu, "hi", "--num-beams", "0"], ["--num-beams", "at least 1"]),
@@ -130,9 +132,10 @@ def _cases(ws: Path) -> list[tuple[list[str], list[str]]]:
         ([*distill[:6], str(ws / "not-json.jsonl"), *distill[7:]], ["not-json.jsonl"]),
         ([*distill[:6], str(ws / "no-completion.jsonl"), *distill[7:]], ["no-completion.jsonl", "'completion'"]),
         ([*distill[:6], str(ws / "data.csv"), *distill[7:]], ["data.csv", ".jsonl"]),
-        ([*distill, "--max-steps", "0"], ["max_steps", "0"]),
-        ([*distill, "--save-steps", "-5"], ["save_steps", "-5"]),
-        ([*distill, "--alpha", "2"], ["alpha", "2"]),
+        ([*distill, "--max-steps", "0"], ["max_steps must be at least 1", "got 0"]),
+        ([*distill, "--save-steps", "-5"], ["save_steps must be positive", "got -5"]),
+        ([*distill, "--alpha", "2"], ["alpha must be in [0.0, 1.0], got 2"]),
+        ([*distill[:-3], str(ws / "a-file"), *distill[-2:]], ["--output-dir", "a-file", "is a file"]),
         ([*distill, "--learning-rate", "fast"], ["--learning-rate", "fast"]),
         (
             [*distill[:-3], str(ws / "no-run"), *distill[-2:], "--resume-from-checkpoint", "last"],
@@ -168,18 +171,26 @@ def test_every_bad_input_gets_one_message_and_no_traceback(ws, tmp_path):
     cases = _cases(ws)
     assert len(cases) >= 40
     (tmp_path / "cases.json").write_text(json.dumps([argv for argv, _ in cases]))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # No GPU, whatever the machine has: `--device cuda` must be refused.
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": str(ROOT),
+    }
     runner = [sys.executable, "-m", "tests.cli_runner", str(tmp_path / "cases.json"), str(tmp_path / "results.json")]
     subprocess.run(runner, env=env, cwd=ws, check=True, timeout=600)
     results = json.loads((tmp_path / "results.json").read_text())
     failures = []
     for (argv, words), result in zip(cases, results, strict=True):
         stderr = result["stderr"]
-        lines = [line for line in stderr.splitlines() if line.startswith("mu")]
+        last_line = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        expected_code = 2 if "usage:" in stderr else 1  # argparse's usage errors exit 2, the others 1
         problems = [
-            "exit 0" if result["returncode"] == 0 else "",
+            f"exit {result['returncode']}" if result["returncode"] != expected_code else "",
             "traceback" if "Traceback" in stderr else "",
-            "no `mu ...:` line" if not lines else "",
+            "the last line is not `mu <command>: ...`" if not re.match(r"mu( [a-z-]+)?: ", last_line) else "",
             *(f"no {word!r}" for word in words if word not in stderr),
         ]
         if any(problems):

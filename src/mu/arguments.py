@@ -64,7 +64,12 @@ def looks_local(name_or_path: str) -> bool:
 def check_model_path(name_or_path: str, flag: str) -> str:
     """`name_or_path` unchanged when it exists or reads as a Hub id; a `CommandError` for a missing local path."""
     if looks_local(name_or_path) and not os.path.exists(os.path.expanduser(name_or_path)):
-        raise CommandError(f"{flag} {name_or_path}: no such file or folder (a Hub id looks like ORG/NAME).")
+        hint = "a Hub id looks like ORG/NAME"
+        if not name_or_path.startswith((".", "/", "~")):
+            hint = (
+                f"read as a local path because {Path(name_or_path).parts[0]} exists here; run elsewhere for a Hub id"
+            )
+        raise CommandError(f"{flag} {name_or_path}: no such file or folder ({hint}).")
     return os.path.expanduser(name_or_path) if name_or_path.startswith("~") else name_or_path
 
 

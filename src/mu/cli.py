@@ -96,6 +96,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     config = AutoConfig.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
     if config.model_type != "mu":
         raise CommandError(f"{args.model} holds a {config.model_type!r} model; mu generate runs Mu folders.")
+    if image is not None and getattr(config, "vision_config", None) is None:
+        raise CommandError(f"--image needs a vision checkpoint; {args.model} is text-only.")
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model, dtype=dtype, trust_remote_code=args.trust_remote_code)
     model.to(args.device).eval()
@@ -210,8 +212,6 @@ def _image_question_inputs(args: argparse.Namespace, model, image):
     """The processor's inputs for the reference VQA prompt about `image`, and the tokenizer to decode with."""
     from transformers import AutoProcessor
 
-    if getattr(model.config, "vision_config", None) is None:
-        raise CommandError(f"--image needs a vision checkpoint; {args.model} is text-only.")
     processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": args.prompt}]}]
     text = processor.apply_chat_template(messages, tokenize=False)
@@ -450,6 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mu {args.command}: {_message(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        if args.debug:
+            raise
         print(f"mu {args.command}: interrupted.", file=sys.stderr)
         return 130
 

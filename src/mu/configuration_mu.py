@@ -5,7 +5,6 @@ import copy
 import re
 
 from huggingface_hub.dataclasses import strict
-from transformers.activations import ACT2FN
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from transformers.models.clip.configuration_clip import CLIPVisionConfig
 
@@ -196,6 +195,8 @@ class MuConfig(PreTrainedConfig):
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}.")
         if self.rms_norm_eps <= 0:
             raise ValueError(f"`rms_norm_eps` must be positive, got {self.rms_norm_eps}.")
+        from transformers.activations import ACT2FN  # imports torch, which a configuration module does not
+
         for name in ("hidden_act", "projector_hidden_act"):
             if getattr(self, name) not in ACT2FN:
                 raise ValueError(f"`{name}` {getattr(self, name)!r} is not one of transformers' activations (ACT2FN).")
@@ -205,7 +206,10 @@ class MuConfig(PreTrainedConfig):
                 i for i in (ids if isinstance(ids, list) else [ids]) if i is not None and not 0 <= i < self.vocab_size
             ]
             if bad:
-                raise ValueError(f"`{name}` {ids} is outside the vocabulary [0, vocab_size={self.vocab_size}).")
+                raise ValueError(
+                    f"`{name}` {ids} is outside the vocabulary [0, vocab_size={self.vocab_size}): pass the "
+                    f"tokenizer's id (e.g. `{name}=tokenizer.{name}`)."
+                )
         if self.vision_config is not None:
             self._validate_vision()
 

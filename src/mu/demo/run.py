@@ -152,7 +152,7 @@ def train_teacher(settings, tokenizer, train_rows, output_dir: Path) -> Qwen3For
     return teacher
 
 
-def train_student_on_labels(settings, student, tokenizer, train_rows, output_dir: Path) -> Seq2SeqTrainer:
+def train_student_on_labels(settings, student, tokenizer, train_rows, output_dir: Path, callbacks=None):
     from datasets import Dataset
 
     trainer = Seq2SeqTrainer(
@@ -161,12 +161,14 @@ def train_student_on_labels(settings, student, tokenizer, train_rows, output_dir
         train_dataset=Dataset.from_list(seq2seq_features(train_rows, tokenizer)),
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=student),
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
     trainer.train()
     return trainer
 
 
-def distill_student(settings, student, teacher, tokenizer, train_rows, output_dir: Path):
+def distill_student(settings, student, teacher, tokenizer, train_rows, output_dir: Path, recipe=None, callbacks=None):
+    """`recipe`: `MuDistillationConfig` fields over the paper's defaults."""
     from datasets import Dataset
 
     from ..trainers import MuDistillationConfig, MuDistillationTrainer
@@ -176,6 +178,7 @@ def distill_student(settings, student, teacher, tokenizer, train_rows, output_di
         **_training_arguments(settings, output_dir, settings.student_steps),
         **CHECKPOINTING_OFF,
         max_completion_length=8,
+        **(recipe or {}),
     )
     trainer = MuDistillationTrainer(
         model=student,
@@ -184,6 +187,7 @@ def distill_student(settings, student, teacher, tokenizer, train_rows, output_di
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
         teacher_processing_class=tokenizer,
+        callbacks=callbacks,
     )
     trainer.train()
     return trainer

@@ -22,7 +22,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
-from ..arguments import check_input_file, check_model_path
+from ..arguments import check_input_file, check_model_path, check_output_folder
 from ..plotting import LossCurvesCallback
 from .data import load_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
@@ -148,8 +148,10 @@ def run_distill(arguments: DistillArguments, config: MuDistillationConfig) -> Mu
     return trainer
 
 
-def check_arguments(arguments: DistillArguments) -> None:
-    """Missing local models and files are named before anything is loaded."""
+def check_arguments(arguments: DistillArguments, config: MuDistillationConfig) -> None:
+    """Missing local models and files, and an output folder that cannot be written, are named before anything is
+    loaded."""
+    check_output_folder(config.output_dir, "--output-dir")
     for flag in ("student", "teacher", "tokenizer", "teacher_adapter"):
         if getattr(arguments, flag) is not None:
             setattr(arguments, flag, check_model_path(getattr(arguments, flag), f"--{flag.replace('_', '-')}"))
@@ -161,7 +163,7 @@ def check_arguments(arguments: DistillArguments) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = HfArgumentParser((DistillArguments, MuDistillationConfig), prog="mu distill")
     arguments, config = parser.parse_args_into_dataclasses(args=argv)
-    check_arguments(arguments)
+    check_arguments(arguments, config)
     trainer = run_distill(arguments, config)
     print(f"Saved the student to {config.output_dir}/ (loss curves: {trainer.args.output_dir}/loss_curves.png)")
     return 0

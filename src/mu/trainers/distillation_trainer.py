@@ -91,8 +91,8 @@ def load_teacher(teacher: str | PreTrainedModel, adapter: str | None = None, **i
 class EpochSeededSampler(Sampler[int]):
     """Wraps TRL's `RepeatSampler` so that the order of epoch `e` depends on `seed + e` alone: an uninterrupted run
     gets a new permutation each epoch, and a run resumed in epoch `e` gets the same one. The trainer calls `set_epoch`
-    before each epoch, through accelerate's `DataLoaderShard`; in one process also on the loader that skips the
-    batches a resumed epoch has consumed (with several processes accelerate 1.15 does not pass it on to that loader).
+    before each epoch through the data loader, and [`MuDistillationTrainer`] also at `on_epoch_begin`: with several
+    processes accelerate does not pass it on to the loader that skips the batches a resumed epoch has consumed.
 
     Works around an upstream TRL issue: `RepeatSampler` seeds its generator once, when it is built, and draws each
     epoch's permutation from it in turn, so a process resumed in epoch `e > 0` replays epoch 0's order.
@@ -112,6 +112,19 @@ class EpochSeededSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.sampler)
+
+
+class _EpochToSampler(TrainerCallback):
+    """Hands the epoch the trainer starts (`state.epoch`, whole at an epoch's start, fractional when resuming midway)
+    to the trainer's [`EpochSeededSampler`]."""
+
+    def __init__(self, trainer: "MuDistillationTrainer"):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        sampler = getattr(self.trainer, "_train_sampler", None)
+        if sampler is not None:
+            sampler.set_epoch(int(state.epoch or 0))
 
 
 class MuDistillationTrainer(DistillationTrainer):
@@ -198,6 +211,7 @@ class MuDistillationTrainer(DistillationTrainer):
         )
         self.alpha = args.alpha
         self.lmbda = args.lmbda
+        self.add_callback(_EpochToSampler(self))
         # Set per generation batch by `_generate_and_score_completions`, read by `_generate_single_turn`.
         self._on_policy, self._ground_truth = True, []
         if self._tokenizer.eos_token_id is None:
@@ -266,7 +280,8 @@ class MuDistillationTrainer(DistillationTrainer):
             "loss": f"{args.alpha} x generalized JSD (beta {args.beta}, temperature {args.temperature}) "
             f"+ {1 - args.alpha:.2g} x cross-entropy on the ground truth",
             "sampling": f"temperature {args.temperature}, top-k {args.top_k}, "
-            f"up to {args.max_completion_length} tokens",
+            f"up to {args.max_completion_length} tokens, in {args.lmbda:.0%} of the batches (lmbda; the ground truth "
+            "in the others)",
             "data": dataset_name or "a prompt-completion dataset",
             "steps": str(self.state.global_step),
             "optimizer": f"AdamW, learning rate {args.learning_rate}, weight decay {args.weight_decay}",
@@ -284,7 +299,8 @@ class MuDistillationTrainer(DistillationTrainer):
         card.save(Path(args.output_dir) / "README.md")
 
     def _get_train_sampler(self, dataset: Dataset | None = None) -> Sampler:
-        return EpochSeededSampler(super()._get_train_sampler(dataset))
+        self._train_sampler = EpochSeededSampler(super()._get_train_sampler(dataset))
+        return self._train_sampler
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
@@ -325,14 +341,15 @@ class MuDistillationTrainer(DistillationTrainer):
         """The parent's batch (left-padded prompts, right-padded completions and their masks) plus the ground-truth
         `labels`: the `completion` column tokenized, EOS-terminated, right-padded with -100. The completions are
         sampled by the student with probability `lmbda` (drawn per generation batch from the seed and the step, so a
-        resumed run draws the same), else they are the ground truth (GKD's mixture of on- and off-policy data)."""
+        resumed run draws the same), else they are the ground truth (GKD's mixture of on- and off-policy data);
+        evaluation samples always."""
         eos_token_id = self._tokenizer.eos_token_id
         self._ground_truth = [
             (ids + [eos_token_id])[: self.max_completion_length]
             for ids in self._tokenizer([x["completion"] for x in inputs], add_special_tokens=False)["input_ids"]
         ]
         draw = random.Random(f"{self.args.seed}:{self.state.global_step}").random()
-        self._on_policy = draw < self.lmbda
+        self._on_policy = not self.model.training or draw < self.lmbda
         output = super()._generate_and_score_completions(inputs)
         labels = [torch.tensor(ids) for ids in self._ground_truth]
         output["labels"] = pad(labels, -100, "right", self.pad_to_multiple_of).to(self.accelerator.device)

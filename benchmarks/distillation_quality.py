@@ -1,0 +1,181 @@
+# Copyright 2026 The Mu authors. Licensed under the MIT License.
+"""Distillation quality benchmark: held-out exact match of the `mu demo` student trained on the labels only and
+with distillation recipes, over several seeds, at equal steps, each seed with its own data, tokenizer and teacher.
+Writes JSON, a markdown table (mean, min and max over seeds, wall-clock) and a PNG of exact match over the steps.
+
+    python benchmarks/distillation_quality.py [--seeds 0 1 2] [--recipes labels paper ...] [--student-steps 200]
+"""
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from mu.demo import DemoSettings
+from mu.demo import run as demo
+from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
+from mu.demo.tokenizer import train_tokenizer
+from mu.modeling_mu import MuForConditionalGeneration
+
+# name -> MuDistillationConfig fields (None: cross-entropy on the labels only, the demo's baseline)
+RECIPES = {
+    "labels": None,
+    "paper": {"alpha": 0.9, "beta": 0.0, "lmbda": 1.0},
+    "gold-kd": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.0},  # the divergence on the ground truth
+    "mixed": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.5},
+}
+
+
+class ExactMatchCurve(TrainerCallback):
+    """Held-out exact match every `every` steps (and at the end), in `points` as `(step, exact_match)`."""
+
+    def __init__(self, tokenizer, eval_prompts: list[dict], eval_rows: list[dict], every: int):
+        self.tokenizer, self.eval_prompts, self.eval_rows, self.every = tokenizer, eval_prompts, eval_rows, every
+        self.points: list[tuple[int, float]] = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.every == 0 or state.global_step == state.max_steps:
+            model.eval()
+            answers = demo.answer_questions(model, self.tokenizer, self.eval_prompts)
+            model.train()
+            self.points.append((state.global_step, demo.score(answers, self.eval_rows)["exact_match"]))
+
+
+def run_seed(settings: DemoSettings, recipes: list[str], every: int) -> dict:
+    train_rows = make_synthetic_qa(settings.train_examples, seed=settings.seed)
+    eval_rows = make_synthetic_qa(settings.eval_examples, seed=settings.seed + 1)
+    train_prompts, eval_prompts = prompt_completion_rows(train_rows), prompt_completion_rows(eval_rows)
+    tokenizer = train_tokenizer([row["prompt"] for row in train_prompts], vocab_size=settings.vocab_size)
+    output_dir = Path(settings.output_dir)
+    teacher = demo.train_teacher(settings, tokenizer, train_prompts, output_dir)
+    result = {"teacher": demo.score(demo.answer_questions(teacher, tokenizer, eval_prompts), eval_rows)}
+    torch.manual_seed(settings.seed)
+    initial_student = MuForConditionalGeneration(demo.small_mu_config(tokenizer))
+    for name in recipes:
+        student = copy.deepcopy(initial_student)
+        curve = ExactMatchCurve(tokenizer, eval_prompts, eval_rows, every)
+        start = time.perf_counter()
+        if RECIPES[name] is None:
+            demo.train_student_on_labels(settings, student, tokenizer, train_prompts, output_dir / name, [curve])
+        else:
+            demo.distill_student(
+                settings, student, teacher, tokenizer, train_prompts, output_dir / name, RECIPES[name], [curve]
+            )
+        result[name] = {
+            "exact_match": curve.points[-1][1],
+            "curve": curve.points,
+            "seconds": time.perf_counter() - start,
+        }
+        print(f"seed {settings.seed} {name}: exact match {curve.points[-1][1]:.1f}", flush=True)
+    return result
+
+
+def summarize(runs: list[dict], recipes: list[str]) -> dict:
+    summary = {}
+    for name in ["teacher", *recipes]:
+        scores = [run[name]["exact_match"] for run in runs]
+        summary[name] = {"mean": statistics.mean(scores), "min": min(scores), "max": max(scores), "seeds": scores}
+        if name != "teacher":
+            summary[name]["seconds"] = statistics.mean(run[name]["seconds"] for run in runs)
+            if name != "labels" and "labels" in recipes:
+                gains = [run[name]["exact_match"] - run["labels"]["exact_match"] for run in runs]
+                summary[name]["gain_over_labels"] = {"mean": statistics.mean(gains), "min": min(gains)}
+    return summary
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    lines = [
+        f"Held-out exact match on the demo's synthetic QA ({results['settings']['eval_examples']} questions), "
+        f"{results['settings']['student_steps']} student steps, seeds {results['seeds']}.",
+        "",
+        "| recipe | settings | exact match, mean | min – max | gain over labels (mean, worst seed) | time |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, row in results["summary"].items():
+        gain = row.get("gain_over_labels")
+        gain_text = f"{gain['mean']:+.1f} / {gain['min']:+.1f}" if gain else ""
+        seconds = f"{row['seconds']:.0f} s" if "seconds" in row else ""
+        recipe = RECIPES.get(name)
+        settings = ", ".join(f"{key} {value}" for key, value in recipe.items()) if recipe else ""
+        spread = f"{row['min']:.1f} – {row['max']:.1f}"
+        lines.append(f"| {name} | {settings} | {row['mean']:.1f} | {spread} | {gain_text} | {seconds} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name in results["recipes"]:
+        curves = [dict(run[name]["curve"]) for run in results["runs"]]
+        steps = sorted(set.intersection(*(set(curve) for curve in curves)))
+        mean = [statistics.mean(curve[step] for curve in curves) for step in steps]
+        axis.plot(steps, mean, marker="o", label=name)
+        axis.fill_between(
+            steps, [min(c[s] for c in curves) for s in steps], [max(c[s] for c in curves) for s in steps], alpha=0.15
+        )
+    teacher = results["summary"]["teacher"]["mean"]
+    axis.axhline(teacher, color="grey", linestyle="--", label=f"teacher ({teacher:.1f})")
+    axis.set(xlabel="student training step", ylabel="held-out exact match", title="Distillation vs labels only")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = DemoSettings()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
+    parser.add_argument("--teacher-steps", type=int, default=defaults.teacher_steps)
+    parser.add_argument("--student-steps", type=int, default=defaults.student_steps)
+    parser.add_argument("--train-examples", type=int, default=defaults.train_examples)
+    parser.add_argument("--eval-examples", type=int, default=defaults.eval_examples)
+    parser.add_argument("--eval-every", type=int, default=50, help="steps between two held-out evaluations")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--output-dir", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for seed in args.seeds:
+        settings = DemoSettings(
+            seed=seed,
+            teacher_steps=args.teacher_steps,
+            student_steps=args.student_steps,
+            train_examples=args.train_examples,
+            eval_examples=args.eval_examples,
+            output_dir=tempfile.mkdtemp(prefix=f"distillation-quality-seed{seed}-"),
+        )
+        runs.append(run_seed(settings, args.recipes, args.eval_every))
+    results = {
+        "settings": {**vars(settings), "seed": None, "output_dir": None},
+        "seeds": args.seeds,
+        "recipes": args.recipes,
+        "threads": torch.get_num_threads(),
+        "runs": runs,
+        "summary": summarize(runs, args.recipes),
+    }
+    stem = output_dir / f"distillation-quality-t{args.teacher_steps}-s{args.student_steps}"
+    Path(f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(results, Path(f"{stem}.md"))
+    write_plot(results, Path(f"{stem}.png"))
+    print(Path(f"{stem}.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

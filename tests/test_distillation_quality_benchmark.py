@@ -1,0 +1,25 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "distillation_quality.py"
+
+
+def test_quality_benchmark_writes_per_seed_scores_and_their_summary(tmp_path):
+    arguments = ["--seeds", "0", "1", "--teacher-steps", "2", "--student-steps", "2", "--eval-every", "1"]
+    arguments += ["--train-examples", "64", "--eval-examples", "10", "--threads", "1", "--output-dir", str(tmp_path)]
+    result = subprocess.run([sys.executable, SCRIPT, *arguments], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stem = tmp_path / "distillation-quality-t2-s2"
+    results = json.loads(stem.with_suffix(".json").read_text())
+    assert results["seeds"] == [0, 1] and results["recipes"] == ["labels", "paper", "gold-kd", "mixed"]
+    for run in results["runs"]:
+        for recipe in results["recipes"]:
+            assert [step for step, _ in run[recipe]["curve"]] == [1, 2]
+            assert run[recipe]["exact_match"] == run[recipe]["curve"][-1][1]
+    for recipe in ("paper", "gold-kd", "mixed"):
+        gains = [run[recipe]["exact_match"] - run["labels"]["exact_match"] for run in results["runs"]]
+        assert results["summary"][recipe]["gain_over_labels"] == {"mean": sum(gains) / 2, "min": min(gains)}
+    assert "| gold-kd | alpha 0.5, beta 0.0, lmbda 0.0 |" in stem.with_suffix(".md").read_text()
+    assert stem.with_suffix(".png").stat().st_size > 10_000
