@@ -29,7 +29,9 @@ RECIPES = {
     "labels": None,
     "paper": {"alpha": 0.9, "beta": 0.0, "lmbda": 1.0},
     "gold-kd": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.0},  # the divergence on the ground truth
+    "gold-kd-0.9": {"alpha": 0.9, "beta": 0.0, "lmbda": 0.0},
     "mixed": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.5},
+    "labels-in-trainer": {"alpha": 0.0, "lmbda": 0.0},  # control: the distillation trainer without its divergence
 }
 
 

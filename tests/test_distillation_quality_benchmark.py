@@ -8,6 +8,7 @@ SCRIPT = Path(__file__).parents[1] / "benchmarks" / "distillation_quality.py"
 
 def test_quality_benchmark_writes_per_seed_scores_and_their_summary(tmp_path):
     arguments = ["--seeds", "0", "1", "--teacher-steps", "2", "--student-steps", "2", "--eval-every", "1"]
+    arguments += ["--recipes", "labels", "paper", "gold-kd", "mixed"]
     arguments += ["--train-examples", "64", "--eval-examples", "10", "--threads", "1", "--output-dir", str(tmp_path)]
     result = subprocess.run([sys.executable, SCRIPT, *arguments], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
