@@ -30,6 +30,7 @@ RECIPES = {
     "paper": {"alpha": 0.9, "beta": 0.0, "lmbda": 1.0},
     "gold-kd": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.0},  # the divergence on the ground truth
     "gold-kd-0.9": {"alpha": 0.9, "beta": 0.0, "lmbda": 0.0},
+    "gold-kd-0.9-t1": {"alpha": 0.9, "beta": 0.0, "lmbda": 0.0, "temperature": 1.0},
     "mixed": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.5},
     "labels-in-trainer": {"alpha": 0.0, "lmbda": 0.0},  # control: the distillation trainer without its divergence
 }
