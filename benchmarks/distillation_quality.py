@@ -23,14 +23,19 @@ from mu.demo import run as demo
 from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
 from mu.demo.tokenizer import train_tokenizer
 from mu.modeling_mu import MuForConditionalGeneration
+from mu.trainers.distillation_config import PAPER_RECIPE, MuDistillationConfig
 
 # name -> MuDistillationConfig fields (None: cross-entropy on the labels only, the demo's baseline)
+OBJECTIVE = ("alpha", "beta", "lmbda", "temperature")  # the schedule (learning rate included) is the demo's
 RECIPES = {
     "labels": None,
-    "paper": {"alpha": 0.9, "beta": 0.0, "lmbda": 1.0},
+    "default": {name: MuDistillationConfig.__dataclass_fields__[name].default for name in OBJECTIVE},
+    "paper": {name: PAPER_RECIPE[name] for name in OBJECTIVE},
     "gold-kd": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.0},  # the divergence on the ground truth
     "gold-kd-0.9": {"alpha": 0.9, "beta": 0.0, "lmbda": 0.0},
     "gold-kd-0.9-t1": {"alpha": 0.9, "beta": 0.0, "lmbda": 0.0, "temperature": 1.0},
+    # Hinton's soft targets: the divergence at temperature 2, times 4
+    "gold-kd-hinton-t2": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.0, "divergence_temperature": 2.0},
     "mixed": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.5},
     "labels-in-trainer": {"alpha": 0.0, "lmbda": 0.0},  # control: the distillation trainer without its divergence
 }
@@ -52,6 +57,8 @@ class ExactMatchCurve(TrainerCallback):
 
 
 def run_seed(settings: DemoSettings, recipes: list[str], every: int) -> dict:
+    """Each recipe from the same initial student, on the demo's rows: labels-only training on the labeled rows,
+    distillation on those and the prompt-only rest."""
     train_rows = make_synthetic_qa(settings.train_examples, seed=settings.seed)
     eval_rows = make_synthetic_qa(settings.eval_examples, seed=settings.seed + 1)
     train_prompts, eval_prompts = prompt_completion_rows(train_rows), prompt_completion_rows(eval_rows)
@@ -61,20 +68,23 @@ def run_seed(settings: DemoSettings, recipes: list[str], every: int) -> dict:
     result = {"teacher": demo.score(demo.answer_questions(teacher, tokenizer, eval_prompts), eval_rows)}
     torch.manual_seed(settings.seed)
     initial_student = MuForConditionalGeneration(demo.small_mu_config(tokenizer))
+    labeled_rows, distillation_rows = demo.student_rows(settings, train_prompts)
     for name in recipes:
+        rows = labeled_rows if RECIPES[name] is None else distillation_rows
         student = copy.deepcopy(initial_student)
         curve = ExactMatchCurve(tokenizer, eval_prompts, eval_rows, every)
         start = time.perf_counter()
         if RECIPES[name] is None:
-            demo.train_student_on_labels(settings, student, tokenizer, train_prompts, output_dir / name, [curve])
+            demo.train_student_on_labels(settings, student, tokenizer, rows, output_dir / name, [curve])
         else:
-            demo.distill_student(
-                settings, student, teacher, tokenizer, train_prompts, output_dir / name, RECIPES[name], [curve]
-            )
+            recipe = RECIPES[name]
+            demo.distill_student(settings, student, teacher, tokenizer, rows, output_dir / name, recipe, [curve])
         result[name] = {
             "exact_match": curve.points[-1][1],
             "curve": curve.points,
             "seconds": time.perf_counter() - start,
+            "labeled_rows": sum(row["completion"] is not None for row in rows),
+            "prompt_only_rows": sum(row["completion"] is None for row in rows),
         }
         print(f"seed {settings.seed} {name}: exact match {curve.points[-1][1]:.1f}", flush=True)
     return result
@@ -94,9 +104,15 @@ def summarize(runs: list[dict], recipes: list[str]) -> dict:
 
 
 def write_markdown(results: dict, path: Path) -> None:
+    settings = results["settings"]
+    data = (
+        f" The students have the answers of {settings['labeled_examples']} of the {settings['train_examples']} "
+        "training questions (distillation reads the other prompts too); the teacher is fine-tuned on all."
+    )
     lines = [
-        f"Held-out exact match on the demo's synthetic QA ({results['settings']['eval_examples']} questions), "
-        f"{results['settings']['student_steps']} student steps, seeds {results['seeds']}.",
+        f"Held-out exact match on the demo's synthetic QA ({settings['eval_examples']} questions), "
+        f"{settings['student_steps']} student steps, teacher {settings['teacher_steps']} steps, seeds "
+        f"{results['seeds']}.{data}",
         "",
         "| recipe | settings | exact match, mean | min – max | gain over labels (mean, worst seed) | time |",
         "|---|---|---:|---:|---:|---:|",
@@ -145,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student-steps", type=int, default=defaults.student_steps)
     parser.add_argument("--train-examples", type=int, default=defaults.train_examples)
     parser.add_argument("--eval-examples", type=int, default=defaults.eval_examples)
+    parser.add_argument(
+        "--labeled-examples",
+        type=int,
+        default=defaults.labeled_examples,
+        help="training rows whose answers the students see (the teacher sees all)",
+    )
     parser.add_argument("--eval-every", type=int, default=50, help="steps between two held-out evaluations")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--output-dir", default="benchmarks/results")
@@ -160,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             teacher_steps=args.teacher_steps,
             student_steps=args.student_steps,
             train_examples=args.train_examples,
+            labeled_examples=args.labeled_examples,
             eval_examples=args.eval_examples,
             output_dir=tempfile.mkdtemp(prefix=f"distillation-quality-seed{seed}-"),
         )
@@ -172,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "summary": summarize(runs, args.recipes),
     }
-    stem = output_dir / f"distillation-quality-t{args.teacher_steps}-s{args.student_steps}"
+    stem = output_dir / (
+        f"distillation-quality-t{args.teacher_steps}-s{args.student_steps}-labeled{args.labeled_examples}"
+    )
     Path(f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, Path(f"{stem}.md"))
     write_plot(results, Path(f"{stem}.png"))

@@ -9,6 +9,7 @@ from mu.demo.run import (
     run_demo,
     score,
     seq2seq_features,
+    student_rows,
 )
 from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
 from mu.demo.tokenizer import train_tokenizer
@@ -24,9 +25,24 @@ def test_teacher_sequences_are_the_student_prompt_followed_by_its_labels():
         assert seq2seq["labels"][-1] == tokenizer.eos_token_id
 
 
+def test_students_see_the_answers_of_the_labeled_rows_only():
+    rows = prompt_completion_rows(make_synthetic_qa(10, seed=3))
+    labeled, distillation = student_rows(DemoSettings(train_examples=10, labeled_examples=4), rows)
+    assert labeled == rows[:4] and distillation[:4] == rows[:4]
+    assert [row["prompt"] for row in distillation] == [row["prompt"] for row in rows]
+    assert all(row["completion"] is None for row in distillation[4:])
+    with pytest.raises(ValueError, match=r"labeled_examples \(11\) cannot exceed train_examples \(10\)"):
+        DemoSettings(train_examples=10, labeled_examples=11)
+
+
 def test_demo_trains_three_models_and_saves_the_distilled_student(tmp_path, capsys):
     settings = DemoSettings(
-        output_dir=str(tmp_path / "demo"), train_examples=64, eval_examples=10, teacher_steps=2, student_steps=2
+        output_dir=str(tmp_path / "demo"),
+        train_examples=64,
+        labeled_examples=32,
+        eval_examples=10,
+        teacher_steps=2,
+        student_steps=2,
     )
     results = run_demo(settings)
     assert list(results) == ["teacher", "student, cross-entropy only", "student, distilled"]

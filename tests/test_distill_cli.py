@@ -16,9 +16,9 @@ from transformers import AutoModelForSeq2SeqLM, HfArgumentParser
 from transformers.utils import is_torch_bf16_gpu_available
 
 from mu.cli import main
-from mu.trainers import MuDistillationConfig
+from mu.trainers import MuDistillationConfig, distill
 from mu.trainers.distill import DistillArguments, last_checkpoint
-from mu.trainers.distillation_config import CHECKPOINTING_OFF
+from mu.trainers.distillation_config import CHECKPOINTING_OFF, PAPER_RECIPE
 
 from .distillation_setup import mu_student, qa_rows, qa_tokenizer, qwen3_teacher
 
@@ -85,7 +85,7 @@ def _flags(workspace, output_dir, max_steps: int, **extra) -> list[str]:
 def test_distill_writes_safetensors_checkpoints_logs_and_a_plot(workspace, tmp_path, capsys):
     output_dir = tmp_path / "run"
     flags = _flags(workspace, output_dir, 4, **{"eval-file": workspace / "eval.jsonl", "eval-strategy": "steps"})
-    assert main(["distill", *flags, "--eval-steps", "2"]) == 0
+    assert main(["distill", *flags, "--eval-steps", "2", "--recipe", "paper"]) == 0
     assert f"Saved the student to {output_dir}" in capsys.readouterr().out
 
     files = {p.relative_to(output_dir).as_posix() for p in output_dir.rglob("*") if p.is_file()}
@@ -105,6 +105,9 @@ def test_distill_writes_safetensors_checkpoints_logs_and_a_plot(workspace, tmp_p
     assert "distillation" in card.data.tags and card.data.base_model is None  # a local teacher is no Hub id
     assert f"- teacher: {workspace / 'teacher'}" in card.text and "- steps: 4" in card.text
     assert "- data: train.jsonl" in card.text and "on-policy distillation" in card.text
+    # the paper's objective, with the learning rate given on the command line
+    assert "0.9 x generalized JSD (beta 0.0, temperature 0.9) + 0.1 x cross-entropy" in card.text
+    assert "learning rate 0.001" in card.text
 
     student = AutoModelForSeq2SeqLM.from_pretrained(output_dir)
     saved = load_file(output_dir / "model.safetensors")
@@ -124,6 +127,25 @@ def test_bad_data_file_names_row_and_column(workspace, tmp_path, capsys):
     csv.write_text("prompt,completion\nq,a\n")
     assert main(["distill", *_flags(workspace, tmp_path / "run", 1, **{"train-file": csv})]) == 1
     assert "expected a .jsonl, .json, .parquet file" in capsys.readouterr().err
+
+
+def test_recipe_paper_sets_the_papers_defaults_and_explicit_flags_override_them(tmp_path, monkeypatch):
+    parsed = []
+
+    def stop_after_parsing(arguments, config):
+        parsed.append(config)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(distill, "check_arguments", stop_after_parsing)
+    base = ["--student", "s", "--teacher", "t", "--train-file", "f", "--output-dir", str(tmp_path)]
+    for flags in ([], ["--recipe", "paper"], ["--recipe", "paper", "--alpha", "0.5", "--learning-rate", "1e-3"]):
+        with pytest.raises(SystemExit):
+            distill.main([*base, *flags])
+    default, paper, overridden = ((config.alpha, config.temperature, config.learning_rate) for config in parsed)
+    assert default == (1.0, 1.0, 1e-4)
+    assert paper == (0.9, 0.9, 1e-4) == (PAPER_RECIPE["alpha"], PAPER_RECIPE["temperature"], 1e-4)
+    assert overridden == (0.5, 0.9, 1e-3)
+    assert MuDistillationConfig.paper_recipe(output_dir=str(tmp_path), alpha=0.5).temperature == 0.9
 
 
 @pytest.mark.skipif(is_torch_bf16_gpu_available(), reason="checks the default on a machine without bf16")

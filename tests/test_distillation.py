@@ -54,9 +54,10 @@ def test_generalized_jsd_equals_the_formula(beta, temperature):
     assert generalized_jsd_divergence(student, student, beta, temperature).abs().max() < 1e-6
 
 
-def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab):
+def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab, scale=1.0):
     """The trainer's loss computed one unpadded sample at a time: the teacher reads prompt + completion and its
-    logit at position len(prompt) - 1 + i is compared with the student's decoder logit for completion token i."""
+    logit at position len(prompt) - 1 + i is compared with the student's decoder logit for completion token i;
+    each divergence is multiplied by `scale`."""
     start = student.config.decoder_start_token_id
     divergences, cross_entropies = [], []
     with torch.no_grad():
@@ -68,7 +69,8 @@ def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, te
             teacher_logits = teacher(input_ids=torch.tensor([prompt + completion])).logits[0]
             for i in range(len(completion)):
                 divergences.append(
-                    _divergence_by_hand(
+                    scale
+                    * _divergence_by_hand(
                         student_logits.logits[0, i, :vocab],
                         teacher_logits[len(prompt) - 1 + i, :vocab],
                         beta,
@@ -87,11 +89,19 @@ def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, te
 
 @pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
 @pytest.mark.parametrize(
-    ("alpha", "beta", "on_policy"),
-    [(0.9, 0.0, True), (0.5, 0.5, True), (1.0, 1.0, True), (0.0, 0.0, True), (0.5, 0.0, False)],
+    ("alpha", "beta", "on_policy", "divergence_temperature"),
+    [
+        (0.9, 0.0, True, None),
+        (0.5, 0.5, True, None),
+        (1.0, 1.0, True, None),
+        (0.0, 0.0, True, None),
+        (0.5, 0.0, False, None),
+        (0.5, 0.0, False, 2.0),
+        (0.9, 0.5, True, 3.0),
+    ],
 )
 def test_loss_equals_the_formula_with_padding_on_both_sides(
-    tokenizer, tmp_path, student_factory, alpha, beta, on_policy
+    tokenizer, tmp_path, student_factory, alpha, beta, on_policy, divergence_temperature
 ):
     vocab = len(tokenizer)
     # The teacher's vocabulary is larger than the student's: the divergence runs over the shared ids only. Its
@@ -101,7 +111,9 @@ def test_loss_equals_the_formula_with_padding_on_both_sides(
     trainer = MuDistillationTrainer(
         student,
         teacher,
-        args=distillation_config(tmp_path, alpha=alpha, beta=beta, temperature=temperature),
+        args=distillation_config(
+            tmp_path, alpha=alpha, beta=beta, temperature=temperature, divergence_temperature=divergence_temperature
+        ),
         train_dataset=qa_dataset(4),
         processing_class=tokenizer,
     )
@@ -121,7 +133,14 @@ def test_loss_equals_the_formula_with_padding_on_both_sides(
     trainer.model.eval()
     with torch.no_grad():
         loss, terms = trainer._compute_loss(trainer.model, inputs)
-    expected, kd, ce = _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab)
+    # At its own temperature the divergence is multiplied by the temperature's square (Hinton et al.).
+    if divergence_temperature is not None:
+        temperature, scale = divergence_temperature, divergence_temperature**2
+    else:
+        scale = 1.0
+    expected, kd, ce = _loss_by_hand(
+        student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab, scale
+    )
     assert loss.item() == pytest.approx(expected, rel=1e-4)
     kd_sum, kd_tokens, ce_sum, ce_tokens = terms.tolist()
     assert (kd_tokens, ce_tokens) == ((10, 7) if on_policy else (7, 7))
@@ -159,6 +178,49 @@ def test_lmbda_mixes_sampled_and_ground_truth_batches_reproducibly(tokenizer, tm
     assert on_policy_steps(0.0) == [False] * 8 and on_policy_steps(1.0) == [True] * 8
     mixed = on_policy_steps(0.5)
     assert 0 < sum(mixed) < 8 and on_policy_steps(0.5) == mixed  # drawn from the seed and the step alone
+
+
+@pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
+def test_prompt_only_rows_are_sampled_even_in_ground_truth_batches_and_have_no_labels(
+    tokenizer, tmp_path, student_factory
+):
+    rows = qa_rows(8)
+    for row in rows[::2]:
+        row["completion"] = None  # TRL's prompt-only rows: learnt from the teacher alone
+    student = student_factory(len(tokenizer))
+    trainer = MuDistillationTrainer(
+        student,
+        qwen3_teacher(len(tokenizer)),
+        args=distillation_config(tmp_path, lmbda=0.0, per_device_train_batch_size=8, max_steps=1),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    sampled_prompts = []
+    generate = student.generate
+    student.generate = lambda *a, **k: sampled_prompts.append(k["input_ids"].size(0)) or generate(*a, **k)
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions(rows)
+    assert sampled_prompts == [4]  # the ground-truth batch samples the four prompt-only rows only
+    eos = tokenizer.eos_token_id
+    for i, row in enumerate(rows):
+        completion = batch["completion_ids"][i][batch["completion_mask"][i] == 1].tolist()
+        labels = [token for token in batch["labels"][i].tolist() if token != -100]
+        if row["completion"] is None:
+            assert labels == [] and 1 <= len(completion) <= 8 and eos not in completion[:-1]
+        else:
+            assert labels == completion == tokenizer(row["completion"], add_special_tokens=False).input_ids + [eos]
+    assert batch["num_labels_in_batch"] == sum(
+        len(tokenizer(r["completion"], add_special_tokens=False).input_ids) + 1 for r in rows[1::2]
+    )
+
+    with pytest.raises(ValueError, match="has no completions, but alpha 0.9 gives the ground-truth cross-entropy"):
+        MuDistillationTrainer(
+            student_factory(len(tokenizer)),
+            qwen3_teacher(len(tokenizer)),
+            args=distillation_config(tmp_path),
+            train_dataset=qa_dataset(8).remove_columns("completion"),
+            processing_class=tokenizer,
+        )
 
 
 @pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
@@ -293,12 +355,21 @@ def test_bad_models_and_datasets_are_refused(tokenizer, tmp_path):
         MuDistillationTrainer(
             mu_student(vocab), qwen3_teacher(vocab), train_dataset=Dataset.from_list(rows), **arguments
         )
-    with pytest.raises(ValueError, match="evaluation dataset has no 'completion' column"):
+    too_few = MuDistillationTrainer(
+        mu_student(vocab),
+        qwen3_teacher(vocab),
+        args=distillation_config(tmp_path, per_device_train_batch_size=2, gradient_accumulation_steps=3),
+        train_dataset=qa_dataset(5),
+        processing_class=tokenizer,
+    )
+    with pytest.raises(ValueError, match="The training dataset has 5 rows, fewer than one batch of 6 "):
+        too_few.train()
+    with pytest.raises(ValueError, match="evaluation dataset has no 'prompt' column"):
         MuDistillationTrainer(
             mu_student(vocab),
             qwen3_teacher(vocab),
             train_dataset=qa_dataset(4),
-            eval_dataset=qa_dataset(4).remove_columns("completion"),
+            eval_dataset=qa_dataset(4).remove_columns("prompt"),
             **arguments,
         )
 
@@ -310,6 +381,8 @@ def test_bad_models_and_datasets_are_refused(tokenizer, tmp_path):
 def test_config_refuses_out_of_range_values(tmp_path, alpha, beta, temperature, message):
     with pytest.raises(ValueError, match=message):
         distillation_config(tmp_path, alpha=alpha, beta=beta, temperature=temperature)
+    with pytest.raises(ValueError, match="divergence_temperature must be positive, got -1.0"):
+        distillation_config(tmp_path, divergence_temperature=-1.0)
     with pytest.raises(ValueError, match="max_completion_length must be a positive length, got None"):
         distillation_config(tmp_path, max_completion_length=None)
 
@@ -371,6 +444,16 @@ def test_model_card_names_a_hub_teacher_as_base_model(tokenizer, tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "base_model: org/teacher" in card and "- teacher: org/teacher" in card
     assert "0.9 x generalized JSD (beta 0.5, temperature 0.9) + 0.1 x cross-entropy" in card
+    hinton = MuDistillationTrainer(
+        mu_student(len(tokenizer)),
+        teacher,
+        args=distillation_config(tmp_path, beta=0.5, divergence_temperature=2.0),
+        train_dataset=qa_dataset(4),
+        processing_class=tokenizer,
+    )
+    hinton.create_model_card(dataset_name="qa.jsonl")
+    card = (tmp_path / "README.md").read_text()
+    assert "0.9 x 4 x generalized JSD (beta 0.5, temperature 2.0) + 0.1 x cross-entropy" in card
 
 
 def test_epoch_seeded_sampler_orders_each_epoch_by_seed_and_epoch_alone():

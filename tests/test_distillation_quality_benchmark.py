@@ -8,19 +8,26 @@ SCRIPT = Path(__file__).parents[1] / "benchmarks" / "distillation_quality.py"
 
 def test_quality_benchmark_writes_per_seed_scores_and_their_summary(tmp_path):
     arguments = ["--seeds", "0", "1", "--teacher-steps", "2", "--student-steps", "2", "--eval-every", "1"]
-    arguments += ["--recipes", "labels", "paper", "gold-kd", "mixed"]
+    arguments += ["--recipes", "labels", "paper", "gold-kd", "mixed", "default", "--labeled-examples", "32"]
     arguments += ["--train-examples", "64", "--eval-examples", "10", "--threads", "1", "--output-dir", str(tmp_path)]
     result = subprocess.run([sys.executable, SCRIPT, *arguments], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    stem = tmp_path / "distillation-quality-t2-s2"
+    stem = tmp_path / "distillation-quality-t2-s2-labeled32"
     results = json.loads(stem.with_suffix(".json").read_text())
-    assert results["seeds"] == [0, 1] and results["recipes"] == ["labels", "paper", "gold-kd", "mixed"]
+    assert results["seeds"] == [0, 1]
+    assert results["recipes"] == ["labels", "paper", "gold-kd", "mixed", "default"]
     for run in results["runs"]:
         for recipe in results["recipes"]:
             assert [step for step, _ in run[recipe]["curve"]] == [1, 2]
             assert run[recipe]["exact_match"] == run[recipe]["curve"][-1][1]
-    for recipe in ("paper", "gold-kd", "mixed"):
+            # Distillation reads the other prompts too, without their answers.
+            assert run[recipe]["labeled_rows"] == 32
+            assert run[recipe]["prompt_only_rows"] == (0 if recipe == "labels" else 32)
+    for recipe in ("paper", "gold-kd", "mixed", "default"):
         gains = [run[recipe]["exact_match"] - run["labels"]["exact_match"] for run in results["runs"]]
         assert results["summary"][recipe]["gain_over_labels"] == {"mean": sum(gains) / 2, "min": min(gains)}
-    assert "| gold-kd | alpha 0.5, beta 0.0, lmbda 0.0 |" in stem.with_suffix(".md").read_text()
+    markdown = stem.with_suffix(".md").read_text()
+    assert "| gold-kd | alpha 0.5, beta 0.0, lmbda 0.0 |" in markdown
+    assert "The students have the answers of 32 of the 64 training questions" in markdown
+    assert "| default | alpha 1.0, beta 0.0, lmbda 1.0, temperature 1.0 |" in markdown
     assert stem.with_suffix(".png").stat().st_size > 10_000

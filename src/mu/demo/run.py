@@ -112,6 +112,14 @@ def score(predictions: list[str], rows: list[dict]) -> dict[str, float]:
     }
 
 
+def student_rows(settings: DemoSettings, train_rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The labels-only student's rows (the first `labeled_examples`) and the distilled student's: the same, followed
+    by the other prompts without their completion (prompt-only rows, learnt from the teacher alone)."""
+    labeled = train_rows[: settings.labeled_examples]
+    prompt_only = [{**row, "completion": None} for row in train_rows[settings.labeled_examples :]]
+    return labeled, labeled + prompt_only
+
+
 def _training_arguments(settings: DemoSettings, output_dir: Path, max_steps: int) -> dict:
     """The schedule every run of the demo shares, so that only the objective differs between the students."""
     return dict(
@@ -168,7 +176,7 @@ def train_student_on_labels(settings, student, tokenizer, train_rows, output_dir
 
 
 def distill_student(settings, student, teacher, tokenizer, train_rows, output_dir: Path, recipe=None, callbacks=None):
-    """`recipe`: `MuDistillationConfig` fields over the paper's defaults."""
+    """`recipe`: `MuDistillationConfig` fields over its defaults."""
     from datasets import Dataset
 
     from ..trainers import MuDistillationConfig, MuDistillationTrainer
@@ -206,16 +214,19 @@ def run_demo(settings: DemoSettings) -> dict[str, dict[str, float]]:
     torch.manual_seed(settings.seed)
     student = MuForConditionalGeneration(small_mu_config(tokenizer))
     print(f"student (Mu): {student.num_parameters() / 1e6:.2f}M parameters")
+    labeled_rows, distillation_rows = student_rows(settings, train_prompts)
     ce_student = copy.deepcopy(student)
-    train_student_on_labels(settings, ce_student, tokenizer, train_prompts, output_dir / "ce-only")
+    train_student_on_labels(settings, ce_student, tokenizer, labeled_rows, output_dir / "ce-only")
     results["student, cross-entropy only"] = score(answer_questions(ce_student, tokenizer, eval_prompts), eval_rows)
 
-    trainer = distill_student(settings, student, teacher, tokenizer, train_prompts, output_dir / "trainer")
+    trainer = distill_student(settings, student, teacher, tokenizer, distillation_rows, output_dir / "trainer")
     trainer.save_model(output_dir)
     training = {
         "teacher": f"{teacher.num_parameters() / 1e6:.2f}M-parameter Qwen3 layout, SFT {settings.teacher_steps} steps",
-        "method": "on-policy distillation, 0.9 x forward KL + 0.1 x cross-entropy (MuDistillationTrainer)",
-        "data": f"{settings.train_examples} synthetic SQuAD-2-style questions (mu.demo.synthetic_qa)",
+        "method": f"on-policy distillation, alpha {trainer.args.alpha}, temperature {trainer.args.temperature} "
+        "(MuDistillationTrainer)",
+        "data": f"{settings.train_examples} synthetic SQuAD-2-style questions (mu.demo.synthetic_qa), the answers "
+        f"of {settings.labeled_examples} of them",
         "steps": f"{settings.student_steps}, batch {settings.batch_size}, learning rate {settings.learning_rate}",
     }
     summary = "The `mu demo` student: a small Mu distilled from a small decoder-only teacher on synthetic QA."

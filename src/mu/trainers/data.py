@@ -10,17 +10,23 @@ PROMPT_COMPLETION_COLUMNS = ("prompt", "completion")
 _FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 
-def check_prompt_completion_dataset(dataset: Dataset, name: str = "dataset") -> None:
+def check_prompt_completion_dataset(dataset: Dataset, name: str = "dataset", prompt_only_rows: bool = False) -> None:
     """Raises a ValueError naming the row and column of the first bad value: each row needs a non-empty string
-    `prompt` and a string `completion` (empty means "no answer")."""
-    missing = [column for column in PROMPT_COMPLETION_COLUMNS if column not in dataset.column_names]
+    `prompt` and a string `completion` (empty means "no answer"). With `prompt_only_rows`, a row's `completion` may
+    be `None` and the column may be missing (TRL's prompt-only format): the row has no ground truth."""
+    required = PROMPT_COMPLETION_COLUMNS[:1] if prompt_only_rows else PROMPT_COMPLETION_COLUMNS
+    missing = [column for column in required if column not in dataset.column_names]
     if missing:
         raise ValueError(
             f"The {name} has no {' or '.join(repr(c) for c in missing)} column (it has {dataset.column_names}); "
             "distillation needs a `prompt` and a ground-truth `completion` per row."
         )
     for column in PROMPT_COMPLETION_COLUMNS:
+        if column not in dataset.column_names:
+            continue
         for row, value in enumerate(dataset[column]):
+            if value is None and column == "completion" and prompt_only_rows:
+                continue
             if value is None:
                 raise ValueError(f"The {name} row {row} has no value in column {column!r}.")
             if not isinstance(value, str):

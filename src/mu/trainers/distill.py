@@ -25,7 +25,7 @@ from transformers.utils import logging
 from ..arguments import check_input_file, check_model_path, check_output_folder
 from ..plotting import LossCurvesCallback
 from .data import load_prompt_completion_dataset
-from .distillation_config import MuDistillationConfig
+from .distillation_config import PAPER_RECIPE, MuDistillationConfig
 from .distillation_trainer import MuDistillationTrainer
 
 logger = logging.get_logger(__name__)
@@ -48,6 +48,14 @@ class DistillArguments:
     tokenizer: str | None = field(
         default=None,
         metadata={"help": "The student's tokenizer; defaults to the student's folder, else the teacher's."},
+    )
+    recipe: str = field(
+        default="default",
+        metadata={
+            "help": "Defaults of the objective: `default` (MuDistillationConfig's) or `paper` (the paper's: alpha "
+            "0.9, temperature 0.9, learning rate 1e-4); flags given explicitly override them.",
+            "choices": ["default", "paper"],
+        },
     )
 
 
@@ -162,6 +170,9 @@ def check_arguments(arguments: DistillArguments, config: MuDistillationConfig) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = HfArgumentParser((DistillArguments, MuDistillationConfig), prog="mu distill")
+    recipe, _ = parser.parse_known_args(argv)
+    if recipe.recipe == "paper":
+        parser.set_defaults(**PAPER_RECIPE)
     arguments, config = parser.parse_args_into_dataclasses(args=argv)
     check_arguments(arguments, config)
     trainer = run_distill(arguments, config)

@@ -17,32 +17,43 @@ CHECKPOINTING_OFF = {
 }
 
 
+# The recipe of "Return of the Encoder": what `MuDistillationConfig.paper_recipe()` and `mu distill --recipe paper`
+# set (the learning rate is the paper's for its 330M student).
+PAPER_RECIPE = {"alpha": 0.9, "beta": 0.0, "lmbda": 1.0, "temperature": 0.9, "top_k": 128, "learning_rate": 1e-4}
+
+
 @dataclass
 class MuDistillationConfig(DistillationConfig):
     r"""
-    [`~trl.DistillationConfig`] for an encoder-decoder student and a decoder-only teacher, with the defaults of the
-    paper's recipe ("Return of the Encoder"): forward KL (`beta=0.0`), completions sampled at temperature 0.9 with
-    top-k 128, learning rate 1e-4, weight decay 0.01, completions of up to 256 tokens. Unless `bf16` or `fp16` is
+    [`~trl.DistillationConfig`] for an encoder-decoder student and a decoder-only teacher. The defaults are those that
+    measured best on `mu demo` (see `benchmarks/distillation_quality.py`): on-policy forward KL alone (`alpha=1.0`,
+    `beta=0.0`) at temperature 1.0, completions sampled with top-k 128, learning rate 1e-4, weight decay 0.01,
+    completions of up to 256 tokens; [`MuDistillationConfig.paper_recipe`] gives the paper's ("Return of the
+    Encoder": `alpha=0.9`, temperature 0.9). Unless `bf16` or `fp16` is
     set, training is in bf16 on an accelerator that supports it and in float32 otherwise, on a CPU (TRL turns bf16
     on everywhere, which stops a run on a CPU).
 
     Parameters:
-        alpha (`float`, *optional*, defaults to `0.9`):
+        alpha (`float`, *optional*, defaults to `1.0`):
             Weight of the distillation term; the cross-entropy on the dataset's ground-truth `completion` gets
             `1 - alpha`. `1.0` is pure on-policy distillation, `0.0` plain supervised training.
         lmbda (`float`, *optional*, defaults to `1.0`):
             Fraction of generation batches trained on completions sampled by the student (on-policy); the others are
             trained on the dataset's ground-truth completions, the divergence then being the teacher's soft labels on
             the ground truth (GKD's `lmbda`).
+        divergence_temperature (`float`, *optional*):
+            Softmax temperature of both distributions in the divergence, which is then multiplied by its square
+            (Hinton et al. 2015) so that its gradients keep their scale against the cross-entropy's. Defaults to
+            `temperature`, unscaled (TRL's definition).
         teacher_adapter_name_or_path (`str`, *optional*):
             A PEFT (e.g. LoRA) adapter folder or Hub id; it is loaded onto the teacher and merged into its weights.
-        temperature (`float`, *optional*, defaults to `0.9`):
+        temperature (`float`, *optional*, defaults to `1.0`):
             Sampling temperature of the student's completions, and the softmax temperature of both distributions in
-            the divergence (as in TRL).
+            the divergence unless `divergence_temperature` is set (as in TRL).
     """
 
     alpha: float = field(
-        default=0.9,
+        default=1.0,
         metadata={"help": "Weight of the distillation term; the ground-truth cross-entropy gets 1 - alpha."},
     )
     lmbda: float = field(
@@ -52,17 +63,24 @@ class MuDistillationConfig(DistillationConfig):
             "1.0); the others use the dataset's ground-truth completions (GKD's lmbda)."
         },
     )
+    divergence_temperature: float | None = field(
+        default=None,
+        metadata={
+            "help": "Softmax temperature of the divergence, which is then scaled by its square; defaults to "
+            "`temperature`, unscaled."
+        },
+    )
     teacher_adapter_name_or_path: str | None = field(
         default=None,
         metadata={"help": "PEFT adapter folder or Hub id, loaded onto the teacher and merged into its weights."},
     )
-    # Defaults of the paper's recipe, overriding TRL's
+    # Overriding TRL's defaults
     beta: float = field(
         default=0.0,
         metadata={"help": "Generalized JSD interpolation: 0.0 = forward KL (the paper), 0.5 = JSD, 1.0 = reverse KL."},
     )
     temperature: float = field(
-        default=0.9,
+        default=1.0,
         metadata={"help": "Temperature for sampling the student's completions and for the divergence's softmax."},
     )
     top_k: int = field(
@@ -83,6 +101,12 @@ class MuDistillationConfig(DistillationConfig):
         },
     )
 
+    @classmethod
+    def paper_recipe(cls, **kwargs) -> "MuDistillationConfig":
+        """The paper's recipe (`PAPER_RECIPE`: on-policy, 0.9 x forward KL + 0.1 x cross-entropy, sampling and
+        divergence at temperature 0.9), with `kwargs` for the other fields or to change some of it."""
+        return cls(**{**PAPER_RECIPE, **kwargs})
+
     def __post_init__(self):
         if self.bf16 is None and not self.fp16:
             # bf16 where `TrainingArguments` accepts it without `use_cpu`: a bf16-capable accelerator or an XLA device.
@@ -92,8 +116,9 @@ class MuDistillationConfig(DistillationConfig):
             raise ValueError(f"alpha must be in [0.0, 1.0], got {self.alpha}.")
         if not 0.0 <= self.lmbda <= 1.0:
             raise ValueError(f"lmbda must be in [0.0, 1.0], got {self.lmbda}.")
-        if self.temperature <= 0.0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}.")
+        for name in ("temperature", "divergence_temperature"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0.0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.max_completion_length is None or self.max_completion_length < 1:
             raise ValueError(f"max_completion_length must be a positive length, got {self.max_completion_length}.")
         if self.use_vllm:

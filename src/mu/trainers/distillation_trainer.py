@@ -143,7 +143,8 @@ class MuDistillationTrainer(DistillationTrainer):
         teacher_model: the teacher, or a path/Hub id loaded with `AutoModelForCausalLM` and
             `args.teacher_model_init_kwargs`; defaults to `args.teacher_model_name_or_path`.
         args: a [`MuDistillationConfig`].
-        train_dataset, eval_dataset: datasets with text `prompt` and `completion` columns.
+        train_dataset, eval_dataset: datasets with text `prompt` and `completion` columns; a `None` completion (or
+            no `completion` column) marks a prompt-only row, learnt from the teacher alone.
         processing_class: the student's tokenizer (loaded from the student's path when omitted).
         teacher_processing_class: the teacher's tokenizer, compared with the student's before training (loaded
             from the teacher's path when omitted; the student's is assumed when the teacher has none).
@@ -195,7 +196,9 @@ class MuDistillationTrainer(DistillationTrainer):
         teacher_model = load_teacher(teacher_model, adapter=args.teacher_adapter_name_or_path, **teacher_init_kwargs)
 
         for name, dataset in _named_datasets(train_dataset, eval_dataset):
-            check_prompt_completion_dataset(dataset, name)
+            check_prompt_completion_dataset(dataset, name, prompt_only_rows=True)
+        if train_dataset is not None:
+            _check_prompt_only_rows(train_dataset, args.alpha)
 
         # The teacher is prepared below, after the vocabulary check that replaces the parent's equal-size check.
         super().__init__(
@@ -211,6 +214,12 @@ class MuDistillationTrainer(DistillationTrainer):
         )
         self.alpha = args.alpha
         self.lmbda = args.lmbda
+        # TRL's divergence at the sampling temperature, or Hinton's: at its own temperature, times its square.
+        if args.divergence_temperature is None:
+            self.divergence_temperature, self.divergence_scale = args.temperature, 1.0
+        else:
+            self.divergence_temperature = args.divergence_temperature
+            self.divergence_scale = args.divergence_temperature**2
         self.add_callback(_EpochToSampler(self))
         # Set per generation batch by `_generate_and_score_completions`, read by `_generate_single_turn`.
         self._on_policy, self._ground_truth = True, []
@@ -274,11 +283,14 @@ class MuDistillationTrainer(DistillationTrainer):
         teacher = self.teacher_name or "a decoder-only teacher"
         if args.teacher_adapter_name_or_path:
             teacher += f" + adapter {args.teacher_adapter_name_or_path} (merged)"
+        divergence = f"generalized JSD (beta {args.beta}, temperature {self.divergence_temperature})"
+        if self.divergence_scale != 1.0:
+            divergence = f"{self.divergence_scale:.3g} x {divergence}"
         training = {
             "method": "on-policy distillation (MuDistillationTrainer)",
             "teacher": teacher,
-            "loss": f"{args.alpha} x generalized JSD (beta {args.beta}, temperature {args.temperature}) "
-            f"+ {1 - args.alpha:.2g} x cross-entropy on the ground truth",
+            "loss": f"{args.alpha} x {divergence}"
+            + (f" + {1 - args.alpha:.2g} x cross-entropy on the ground truth" if args.alpha < 1 else ""),
             "sampling": f"temperature {args.temperature}, top-k {args.top_k}, "
             f"up to {args.max_completion_length} tokens, in {args.lmbda:.0%} of the batches (lmbda; the ground truth "
             "in the others)",
@@ -299,7 +311,15 @@ class MuDistillationTrainer(DistillationTrainer):
         card.save(Path(args.output_dir) / "README.md")
 
     def _get_train_sampler(self, dataset: Dataset | None = None) -> Sampler:
-        self._train_sampler = EpochSeededSampler(super()._get_train_sampler(dataset))
+        sampler = super()._get_train_sampler(dataset)
+        # The sampler yields whole generation batches only: a smaller dataset would train no step, silently.
+        if len(sampler.data_source) < sampler.batch_size:
+            raise ValueError(
+                f"The training dataset has {len(sampler.data_source)} rows, fewer than one batch of "
+                f"{sampler.batch_size} (per_device_train_batch_size x processes x gradient_accumulation_steps): "
+                "training would take no step. Add rows or lower per_device_train_batch_size."
+            )
+        self._train_sampler = EpochSeededSampler(sampler)
         return self._train_sampler
 
     def _set_signature_columns_if_needed(self):
@@ -307,11 +327,20 @@ class MuDistillationTrainer(DistillationTrainer):
             self._signature_columns = ["prompt", "completion"]
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, has_tool_images=False):
+        """The student's samples (see `_sample_completions`). In an off-policy batch (see `lmbda`) the completions are
+        the batch's ground truth instead, except for prompt-only rows, which have none and are sampled."""
+        if self._on_policy:
+            return self._sample_completions(prompt_ids)
+        completions = list(self._ground_truth)
+        prompt_only = [i for i, ids in enumerate(completions) if ids is None]
+        if prompt_only:
+            for i, sample in zip(prompt_only, self._sample_completions([prompt_ids[i] for i in prompt_only])):
+                completions[i] = sample
+        return completions
+
+    def _sample_completions(self, prompt_ids: list[list[int]]) -> list[list[int]]:
         """Samples one completion per prompt with the student's decoder (the encoder runs once per prompt, the decoder
-        uses its KV cache) and returns each without the decoder start token, cut after its first EOS. In an
-        off-policy batch (see `lmbda`) the completions are the batch's ground truth instead."""
-        if not self._on_policy:
-            return self._ground_truth
+        uses its KV cache) and returns each without the decoder start token, cut after its first EOS."""
         prompts = [torch.tensor(ids) for ids in prompt_ids]
         inputs = {
             "input_ids": pad(prompts, self._tokenizer.pad_token_id, "left", self.pad_to_multiple_of),
@@ -342,16 +371,19 @@ class MuDistillationTrainer(DistillationTrainer):
         `labels`: the `completion` column tokenized, EOS-terminated, right-padded with -100. The completions are
         sampled by the student with probability `lmbda` (drawn per generation batch from the seed and the step, so a
         resumed run draws the same), else they are the ground truth (GKD's mixture of on- and off-policy data);
-        evaluation samples always."""
+        evaluation samples always. A prompt-only row (no `completion`) has no labels and is always sampled."""
         eos_token_id = self._tokenizer.eos_token_id
+        completions = [x.get("completion") for x in inputs]
+        labeled = [text for text in completions if text is not None]
+        tokenized = iter(self._tokenizer(labeled, add_special_tokens=False)["input_ids"] if labeled else [])
         self._ground_truth = [
-            (ids + [eos_token_id])[: self.max_completion_length]
-            for ids in self._tokenizer([x["completion"] for x in inputs], add_special_tokens=False)["input_ids"]
+            None if text is None else (next(tokenized) + [eos_token_id])[: self.max_completion_length]
+            for text in completions
         ]
         draw = random.Random(f"{self.args.seed}:{self.state.global_step}").random()
         self._on_policy = not self.model.training or draw < self.lmbda
         output = super()._generate_and_score_completions(inputs)
-        labels = [torch.tensor(ids) for ids in self._ground_truth]
+        labels = [torch.tensor(ids if ids is not None else [-100]) for ids in self._ground_truth]
         output["labels"] = pad(labels, -100, "right", self.pad_to_multiple_of).to(self.accelerator.device)
         output["num_labels_in_batch"] = self.accelerator.gather((output["labels"] != -100).sum()).sum()
         return output
@@ -403,9 +435,9 @@ class MuDistillationTrainer(DistillationTrainer):
                 teacher_logits = self._teacher_completion_logits(inputs)
             vocab = self.shared_vocab_size
             divergence = generalized_jsd_divergence(
-                student_logits[..., :vocab], teacher_logits[..., :vocab], self.beta, self.temperature
+                student_logits[..., :vocab], teacher_logits[..., :vocab], self.beta, self.divergence_temperature
             )
-            kd_sum = (divergence * completion_mask).sum()
+            kd_sum = self.divergence_scale * (divergence * completion_mask).sum()
             kd_normalizer = kd_normalizer if kd_normalizer is not None else completion_mask.sum().clamp(min=1)
             loss = loss + self.alpha * kd_sum / kd_normalizer
         if self.alpha < 1:
@@ -475,11 +507,28 @@ def _named_datasets(train_dataset, eval_dataset):
         yield "evaluation dataset", eval_dataset
 
 
+def _check_prompt_only_rows(dataset: Dataset, alpha: float) -> None:
+    """Prompt-only rows (no `completion`) are learnt from the teacher alone; the count is logged, and a dataset of
+    them only is refused when the loss has a cross-entropy term."""
+    completions = dataset["completion"] if "completion" in dataset.column_names else [None] * len(dataset)
+    prompt_only = sum(completion is None for completion in completions)
+    if prompt_only == len(dataset) and alpha < 1.0:
+        raise ValueError(
+            f"The training dataset has no completions, but alpha {alpha} gives the ground-truth cross-entropy a "
+            f"weight of {1 - alpha:.2g}: set alpha to 1.0 or add a `completion` column."
+        )
+    if prompt_only:
+        logger.info(
+            f"{prompt_only} of the {len(dataset)} training rows are prompt-only: the student learns them from the "
+            "teacher on its own samples, without a cross-entropy term."
+        )
+
+
 def _sample_texts(dataset: Dataset | None) -> list[str]:
     if dataset is None:
         return []
     rows = dataset.select(range(min(len(dataset), _TOKENIZER_CHECK_ROWS)))
-    return [text for row in rows for text in (row["prompt"], row["completion"]) if text]
+    return [text for row in rows for text in (row["prompt"], row.get("completion")) if text]
 
 
 def _find_tokenizer(teacher: str | PreTrainedModel, trust_remote_code: bool) -> PreTrainedTokenizerBase | None:
