@@ -116,6 +116,25 @@ def test_distill_writes_safetensors_checkpoints_logs_and_a_plot(workspace, tmp_p
             torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0)
 
 
+def test_prompts_file_adds_prompt_only_rows_to_the_training_data(workspace, tmp_path, capsys):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": row["prompt"]}) + "\n" for row in qa_rows(6, seed=5)))
+    flags = _flags(workspace, tmp_path / "run", 1, **{"prompts-file": prompts})
+    arguments, config = HfArgumentParser((DistillArguments, MuDistillationConfig)).parse_args_into_dataclasses(flags)
+    trainer = distill.run_distill(arguments, config)
+    completions = trainer.train_dataset["completion"]
+    assert len(completions) == 24 + 6 and completions[24:] == [None] * 6 and None not in completions[:24]
+    assert trainer.train_dataset["prompt"][24:] == [row["prompt"] for row in qa_rows(6, seed=5)]
+
+    with_answers = tmp_path / "answers.jsonl"
+    with_answers.write_text("".join(json.dumps(row) + "\n" for row in qa_rows(2)))
+    assert main(["distill", *_flags(workspace, tmp_path / "run2", 1, **{"prompts-file": with_answers})]) == 1
+    message = (
+        "The prompts file answers.jsonl has a 'completion' column: rows with answers belong in the training file."
+    )
+    assert message in capsys.readouterr().err
+
+
 def test_bad_data_file_names_row_and_column(workspace, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     rows = qa_rows(3)

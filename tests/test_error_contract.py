@@ -143,6 +143,7 @@ def _cases(ws: Path) -> list[tuple[list[str], list[str]]]:
         ),
         ([*distill[:4], "org/no-teacher", *distill[5:]], ["org/no-teacher"]),
         ([*distill, "--bogus"], ["--bogus"]),
+        ([*distill, "--prompts-file", str(ws / "nope.jsonl")], ["--prompts-file", "nope.jsonl"]),
         # push
         (["push", "--model", str(ws / "nope"), "--repo-id", "org/mu"], ["nope", "is not a folder"]),
         (["push", "--model", mu, "--repo-id", "org/mu"], ["Not pushing", "model card"]),

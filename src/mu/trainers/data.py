@@ -38,9 +38,10 @@ def check_prompt_completion_dataset(dataset: Dataset, name: str = "dataset", pro
                 raise ValueError(f"The {name} row {row} has an empty {column!r}.")
 
 
-def load_prompt_completion_dataset(path: str | Path) -> Dataset:
+def load_prompt_completion_dataset(path: str | Path, prompt_only: bool = False) -> Dataset:
     """Reads a local `.jsonl`/`.json` (one object per line) or `.parquet` file with `prompt` and `completion`
-    columns, and checks every row."""
+    columns, and checks every row. With `prompt_only`, the file holds prompts without answers (a `prompt` column and
+    no `completion`), returned as prompt-only rows: a `completion` column of `None`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No dataset file at {path}.")
@@ -51,5 +52,12 @@ def load_prompt_completion_dataset(path: str | Path) -> Dataset:
         dataset = load_dataset(file_format, data_files=str(path), split="train")
     except Exception as error:  # datasets raises several types for unreadable files
         raise ValueError(f"Cannot read {path} as {file_format}: {error}") from error
-    check_prompt_completion_dataset(dataset, name=f"dataset {path.name}")
-    return dataset
+    if not prompt_only:
+        check_prompt_completion_dataset(dataset, name=f"dataset {path.name}")
+        return dataset
+    if "completion" in dataset.column_names:
+        raise ValueError(
+            f"The prompts file {path.name} has a 'completion' column: rows with answers belong in the training file."
+        )
+    check_prompt_completion_dataset(dataset, name=f"prompts file {path.name}", prompt_only_rows=True)
+    return dataset.select_columns(["prompt"]).add_column("completion", [None] * len(dataset))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datasets import concatenate_datasets
 from safetensors import SafetensorError, safe_open
 from transformers import (
     AutoConfig,
@@ -41,6 +42,13 @@ class DistillArguments:
     )
     teacher: str = field(metadata={"help": "The decoder-only teacher: a model folder or Hub id."})
     train_file: str = field(metadata={"help": "Training data: a .jsonl or .parquet file with prompt and completion."})
+    prompts_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prompts without answers (a .jsonl or .parquet file with a prompt column), added to the training "
+            "data as prompt-only rows: the student learns them from the teacher alone."
+        },
+    )
     eval_file: str | None = field(default=None, metadata={"help": "Evaluation data, in the same format."})
     teacher_adapter: str | None = field(
         default=None, metadata={"help": "A PEFT (LoRA) adapter folder for the teacher, merged before training."}
@@ -135,6 +143,9 @@ def run_distill(arguments: DistillArguments, config: MuDistillationConfig) -> Mu
     """Trains, saves the final student (safetensors, tokenizer, model card) in `config.output_dir`, and draws the
     loss curves there."""
     train_dataset = load_prompt_completion_dataset(arguments.train_file)
+    if arguments.prompts_file is not None:
+        prompts = load_prompt_completion_dataset(arguments.prompts_file, prompt_only=True)
+        train_dataset = concatenate_datasets([train_dataset.select_columns(list(prompts.column_names)), prompts])
     eval_dataset = load_prompt_completion_dataset(arguments.eval_file) if arguments.eval_file else None
     if arguments.teacher_adapter is not None:
         config.teacher_adapter_name_or_path = arguments.teacher_adapter
@@ -163,7 +174,7 @@ def check_arguments(arguments: DistillArguments, config: MuDistillationConfig) -
     for flag in ("student", "teacher", "tokenizer", "teacher_adapter"):
         if getattr(arguments, flag) is not None:
             setattr(arguments, flag, check_model_path(getattr(arguments, flag), f"--{flag.replace('_', '-')}"))
-    for flag in ("train_file", "eval_file"):
+    for flag in ("train_file", "prompts_file", "eval_file"):
         if getattr(arguments, flag) is not None:
             check_input_file(getattr(arguments, flag), f"--{flag.replace('_', '-')}")
 
