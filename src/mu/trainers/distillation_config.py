@@ -25,9 +25,9 @@ PAPER_RECIPE = {"alpha": 0.9, "beta": 0.0, "lmbda": 1.0, "temperature": 0.9, "to
 @dataclass
 class MuDistillationConfig(DistillationConfig):
     r"""
-    [`~trl.DistillationConfig`] for an encoder-decoder student and a decoder-only teacher. The defaults are those that
-    measured best on `mu demo` (see `benchmarks/distillation_quality.py`): on-policy forward KL alone (`alpha=1.0`,
-    `beta=0.0`) at temperature 1.0, completions sampled with top-k 128, learning rate 1e-4, weight decay 0.01,
+    [`~trl.DistillationConfig`] for an encoder-decoder student and a decoder-only teacher. The objective's defaults are
+    TRL's, the best of the recipes tried on `mu demo`'s seed (see `benchmarks/distillation_quality.py`): on-policy
+    forward KL alone (`alpha=1.0`, `beta=0.0`) at temperature 1.0, completions sampled with top-k 128, learning rate 1e-4, weight decay 0.01,
     completions of up to 256 tokens; [`MuDistillationConfig.paper_recipe`] gives the paper's ("Return of the
     Encoder": `alpha=0.9`, temperature 0.9). Unless `bf16` or `fp16` is set, training is in bf16 on an accelerator
     that supports it and in float32 otherwise, on a CPU (TRL turns bf16 on everywhere, which stops a run on a CPU).
