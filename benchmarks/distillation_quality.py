@@ -4,6 +4,7 @@ with distillation recipes, over several seeds, at equal steps, each seed with it
 Writes JSON, a markdown table (mean, min and max over seeds, wall-clock) and a PNG of exact match over the steps.
 
     python benchmarks/distillation_quality.py [--seeds 0 1 2] [--recipes labels paper ...] [--student-steps 200]
+    python benchmarks/distillation_quality.py --merge seed0.json seed1.json ...  # runs of one seed per process
 """
 
 import argparse
@@ -31,6 +32,7 @@ RECIPES = {
     "labels": None,
     "default": {name: MuDistillationConfig.__dataclass_fields__[name].default for name in OBJECTIVE},
     "paper": {name: PAPER_RECIPE[name] for name in OBJECTIVE},
+    "on-policy": {"alpha": 1.0, "beta": 0.0, "lmbda": 1.0, "temperature": 1.0},  # the student's samples only
     "gold-kd": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.0},  # the divergence on the ground truth
     "gold-kd-0.9": {"alpha": 0.9, "beta": 0.0, "lmbda": 0.0},
     "gold-kd-0.9-t1": {"alpha": 0.9, "beta": 0.0, "lmbda": 0.0, "temperature": 1.0},
@@ -170,11 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=50, help="steps between two held-out evaluations")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--output-dir", default="benchmarks/results")
+    parser.add_argument(
+        "--merge", nargs="+", metavar="JSON", help="combine the results of runs with the same settings and recipes"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge([json.loads(Path(path).read_text()) for path in args.merge], Path(args.output_dir))
     if args.threads:
         torch.set_num_threads(args.threads)
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     for seed in args.seeds:
         settings = DemoSettings(
@@ -195,9 +200,31 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "summary": summarize(runs, args.recipes),
     }
+    return write_results(results, Path(args.output_dir))
+
+
+def merge(parts: list[dict], output_dir: Path) -> int:
+    first = parts[0]
+    for part in parts[1:]:
+        if (part["settings"], part["recipes"]) != (first["settings"], first["recipes"]):
+            raise SystemExit("distillation_quality.py: --merge needs results with the same settings and recipes.")
+    runs = [run for part in parts for run in part["runs"]]
+    results = {
+        **first,
+        "seeds": [seed for part in parts for seed in part["seeds"]],
+        "runs": runs,
+        "summary": summarize(runs, first["recipes"]),
+    }
+    return write_results(results, output_dir)
+
+
+def write_results(results: dict, output_dir: Path) -> int:
+    settings = results["settings"]
     stem = output_dir / (
-        f"distillation-quality-t{args.teacher_steps}-s{args.student_steps}-labeled{args.labeled_examples}"
+        f"distillation-quality-t{settings['teacher_steps']}-s{settings['student_steps']}"
+        f"-labeled{settings['labeled_examples']}"
     )
+    output_dir.mkdir(parents=True, exist_ok=True)
     Path(f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, Path(f"{stem}.md"))
     write_plot(results, Path(f"{stem}.png"))

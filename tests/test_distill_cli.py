@@ -160,10 +160,16 @@ def test_recipe_paper_sets_the_papers_defaults_and_explicit_flags_override_them(
     for flags in ([], ["--recipe", "paper"], ["--recipe", "paper", "--alpha", "0.5", "--learning-rate", "1e-3"]):
         with pytest.raises(SystemExit):
             distill.main([*base, *flags])
-    default, paper, overridden = ((config.alpha, config.temperature, config.learning_rate) for config in parsed)
-    assert default == (1.0, 1.0, 1e-4)
-    assert paper == (0.9, 0.9, 1e-4) == (PAPER_RECIPE["alpha"], PAPER_RECIPE["temperature"], 1e-4)
-    assert overridden == (0.5, 0.9, 1e-3)
+    default, paper, overridden = (
+        (config.alpha, config.lmbda, config.temperature, config.learning_rate) for config in parsed
+    )
+    assert default == (1.0, 0.0, 1.0, 1e-4)
+    assert (
+        paper
+        == (0.9, 1.0, 0.9, 1e-4)
+        == tuple(PAPER_RECIPE[k] for k in ("alpha", "lmbda", "temperature", "learning_rate"))
+    )
+    assert overridden == (0.5, 1.0, 0.9, 1e-3)
     assert MuDistillationConfig.paper_recipe(output_dir=str(tmp_path), alpha=0.5).temperature == 0.9
 
 

@@ -181,37 +181,49 @@ def test_lmbda_mixes_sampled_and_ground_truth_batches_reproducibly(tokenizer, tm
 
 
 @pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
-def test_prompt_only_rows_are_sampled_even_in_ground_truth_batches_and_have_no_labels(
+def test_prompt_only_rows_of_ground_truth_batches_are_completed_by_the_teacher_and_have_no_labels(
     tokenizer, tmp_path, student_factory
 ):
     rows = qa_rows(8)
     for row in rows[::2]:
         row["completion"] = None  # TRL's prompt-only rows: learnt from the teacher alone
-    student = student_factory(len(tokenizer))
+    student, teacher = student_factory(len(tokenizer)), qwen3_teacher(len(tokenizer))
     trainer = MuDistillationTrainer(
         student,
-        qwen3_teacher(len(tokenizer)),
-        args=distillation_config(tmp_path, lmbda=0.0, per_device_train_batch_size=8, max_steps=1),
+        teacher,
+        # top-k 1: the teacher's samples are its greedy completions, which the test recomputes prompt by prompt
+        args=distillation_config(tmp_path, lmbda=0.0, per_device_train_batch_size=8, max_steps=1, top_k=1),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
-    sampled_prompts = []
-    generate = student.generate
-    student.generate = lambda *a, **k: sampled_prompts.append(k["input_ids"].size(0)) or generate(*a, **k)
+    student_prompts, teacher_prompts = [], []
+    student_generate, teacher_generate = student.generate, teacher.generate
+    student.generate = lambda *a, **k: student_prompts.append(k["input_ids"].size(0)) or student_generate(*a, **k)
+    teacher.generate = lambda *a, **k: teacher_prompts.append(k["input_ids"].size(0)) or teacher_generate(*a, **k)
     trainer.model.train()
     batch = trainer._generate_and_score_completions(rows)
-    assert sampled_prompts == [4]  # the ground-truth batch samples the four prompt-only rows only
+    assert student_prompts == [] and teacher_prompts == [4]  # the teacher completes the four prompt-only rows
     eos = tokenizer.eos_token_id
     for i, row in enumerate(rows):
         completion = batch["completion_ids"][i][batch["completion_mask"][i] == 1].tolist()
         labels = [token for token in batch["labels"][i].tolist() if token != -100]
         if row["completion"] is None:
-            assert labels == [] and 1 <= len(completion) <= 8 and eos not in completion[:-1]
+            prompt = tokenizer(row["prompt"], return_tensors="pt").input_ids
+            greedy = teacher_generate(input_ids=prompt, do_sample=False, max_new_tokens=8, pad_token_id=0)
+            greedy = greedy[0, prompt.size(1) :].tolist()
+            assert labels == [] and completion == greedy[: greedy.index(eos) + 1 if eos in greedy else None]
         else:
             assert labels == completion == tokenizer(row["completion"], add_special_tokens=False).input_ids + [eos]
     assert batch["num_labels_in_batch"] == sum(
         len(tokenizer(r["completion"], add_special_tokens=False).input_ids) + 1 for r in rows[1::2]
     )
+
+    trainer.model.eval()
+    trainer._generate_and_score_completions(rows)
+    assert student_prompts == [8] and teacher_prompts == [4]  # evaluation samples the student on every row
+    trainer.create_model_card()
+    card = (tmp_path / "README.md").read_text()
+    assert "- method: distillation on the ground truth and the teacher's samples (MuDistillationTrainer)" in card
 
     with pytest.raises(ValueError, match="has no completions, but alpha 0.9 gives the ground-truth cross-entropy"):
         MuDistillationTrainer(
@@ -269,6 +281,22 @@ def test_student_larger_than_the_teacher_never_samples_unshared_ids(tokenizer, t
     assert trainer.shared_vocab_size == vocab
     # A hot, unfiltered sample from a random student would draw some of the 40 extra ids if they were allowed.
     completions = trainer._generate_single_turn([tokenizer(r["prompt"]).input_ids for r in qa_rows(8)], None, {})
+    assert max(token for completion in completions for token in completion) < vocab
+
+
+def test_teacher_larger_than_the_student_never_completes_with_unshared_ids(tokenizer, tmp_path):
+    vocab = len(tokenizer)
+    rows = [{"prompt": row["prompt"], "completion": None} for row in qa_rows(8)]
+    trainer = MuDistillationTrainer(
+        mu_student(vocab),
+        qwen3_teacher(vocab + 40),
+        args=distillation_config(tmp_path, max_completion_length=16, temperature=5.0, top_k=0, lmbda=0.0, alpha=1.0),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    assert trainer.shared_vocab_size == vocab
+    trainer._on_policy, trainer._ground_truth = False, [None] * len(rows)
+    completions = trainer._generate_single_turn([tokenizer(r["prompt"]).input_ids for r in rows], None, {})
     assert max(token for completion in completions for token in completion) < vocab
 
 

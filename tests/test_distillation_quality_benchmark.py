@@ -29,5 +29,23 @@ def test_quality_benchmark_writes_per_seed_scores_and_their_summary(tmp_path):
     markdown = stem.with_suffix(".md").read_text()
     assert "| gold-kd | alpha 0.5, beta 0.0, lmbda 0.0 |" in markdown
     assert "The students have the answers of 32 of the 64 training questions" in markdown
-    assert "| default | alpha 1.0, beta 0.0, lmbda 1.0, temperature 1.0 |" in markdown
+    assert "| default | alpha 1.0, beta 0.0, lmbda 0.0, temperature 1.0 |" in markdown
     assert stem.with_suffix(".png").stat().st_size > 10_000
+
+    # Seeds run in separate processes and merged give the summary of one run over both.
+    for index, seed in enumerate(results["seeds"]):
+        part = {**results, "seeds": [seed], "runs": [results["runs"][index]], "summary": None}
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps(part))
+    merged_dir = tmp_path / "merged"
+    arguments = [
+        "--merge",
+        str(tmp_path / "seed0.json"),
+        str(tmp_path / "seed1.json"),
+        "--output-dir",
+        str(merged_dir),
+    ]
+    result = subprocess.run([sys.executable, SCRIPT, *arguments], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    merged = json.loads((merged_dir / stem.name).with_suffix(".json").read_text())
+    assert merged["seeds"] == [0, 1] and merged["summary"] == results["summary"]
+    assert (merged_dir / stem.name).with_suffix(".md").read_text() == markdown

@@ -224,7 +224,7 @@ def _add_distill_parser(subparsers) -> None:
     subparsers.add_parser(
         "distill",
         add_help=False,
-        help="distil a decoder-only teacher into a Mu (or T5) student on-policy (`mu distill --help`)",
+        help="distil a decoder-only teacher into a Mu (or T5) student (`mu distill --help`)",
     )
 
 
@@ -322,7 +322,7 @@ def _add_demo_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="fine-tune a small teacher, distil a small Mu from it and compare with a Mu trained on labels (CPU)",
-        description="On a bundled synthetic extractive-QA set (CPU, about 15 minutes, no download): fine-tune a "
+        description="On a bundled synthetic extractive-QA set (CPU, about 10 minutes, no download): fine-tune a "
         "small decoder-only teacher on every training question with TRL's SFTTrainer, train a few-million-parameter "
         "Mu on the answers of a few of them (--labeled-examples), distil the same Mu from the teacher with "
         "MuDistillationTrainer on those and the other questions' prompts for the same steps, and print held-out "

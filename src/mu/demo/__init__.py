@@ -14,8 +14,8 @@ class DemoSettings:
     train_examples: int = 6000
     labeled_examples: int = 500
     eval_examples: int = 200
-    teacher_steps: int = 600
-    student_steps: int = 400
+    teacher_steps: int = 400
+    student_steps: int = 300
     batch_size: int = 32
     learning_rate: float = 1e-3
     vocab_size: int = 1024

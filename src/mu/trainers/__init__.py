@@ -1,5 +1,5 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Training Mu with TRL: on-policy distillation from a decoder-only teacher."""
+"""Training Mu with TRL: distillation from a decoder-only teacher."""
 
 from ..extras import require_extra
 

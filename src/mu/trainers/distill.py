@@ -1,5 +1,5 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""`mu distill`: on-policy distillation of a decoder-only teacher into an encoder-decoder student, from the command
+"""`mu distill`: distillation of a decoder-only teacher into an encoder-decoder student, from the command
 line. Every field of [`MuDistillationConfig`] (hence of `TrainingArguments`) is a flag."""
 
 import json

@@ -26,20 +26,22 @@ PAPER_RECIPE = {"alpha": 0.9, "beta": 0.0, "lmbda": 1.0, "temperature": 0.9, "to
 class MuDistillationConfig(DistillationConfig):
     r"""
     [`~trl.DistillationConfig`] for an encoder-decoder student and a decoder-only teacher. The objective's defaults are
-    TRL's, the best of the recipes tried on `mu demo`'s seed (see `benchmarks/distillation_quality.py`): on-policy
-    forward KL alone (`alpha=1.0`, `beta=0.0`) at temperature 1.0, completions sampled with top-k 128, learning rate 1e-4, weight decay 0.01,
-    completions of up to 256 tokens; [`MuDistillationConfig.paper_recipe`] gives the paper's ("Return of the
-    Encoder": `alpha=0.9`, temperature 0.9). Unless `bf16` or `fp16` is set, training is in bf16 on an accelerator
-    that supports it and in float32 otherwise, on a CPU (TRL turns bf16 on everywhere, which stops a run on a CPU).
+    the best of the recipes measured on `mu demo` over three seeds (`benchmarks/distillation_quality.py`): forward KL
+    alone (`alpha=1.0`, `beta=0.0`) at temperature 1.0 on the ground truth, and on the teacher's samples (top-k 128)
+    for prompts without one (`lmbda=0.0`); learning rate 1e-4, weight decay 0.01, completions of up to 256 tokens.
+    [`MuDistillationConfig.paper_recipe`] gives the paper's on-policy recipe ("Return of the Encoder": `lmbda=1.0`,
+    `alpha=0.9`, temperature 0.9). Unless `bf16` or `fp16` is set, training is in bf16 on an accelerator that supports
+    it and in float32 otherwise, on a CPU (TRL turns bf16 on everywhere, which stops a run on a CPU).
 
     Parameters:
         alpha (`float`, *optional*, defaults to `1.0`):
             Weight of the distillation term; the cross-entropy on the dataset's ground-truth `completion` gets
-            `1 - alpha`. `1.0` is pure on-policy distillation, `0.0` plain supervised training.
-        lmbda (`float`, *optional*, defaults to `1.0`):
+            `1 - alpha`. `1.0` is pure distillation, `0.0` plain supervised training.
+        lmbda (`float`, *optional*, defaults to `0.0`):
             Fraction of generation batches trained on completions sampled by the student (on-policy); the others are
             trained on the dataset's ground-truth completions, the divergence then being the teacher's soft labels on
-            the ground truth (GKD's `lmbda`).
+            the ground truth (GKD's `lmbda`), and on the teacher's own samples for prompt-only rows (sequence-level
+            distillation).
         divergence_temperature (`float`, *optional*):
             Softmax temperature of both distributions in the divergence, which is then multiplied by its square
             (Hinton et al. 2015) so that its gradients keep their scale against the cross-entropy's. Defaults to
@@ -56,10 +58,11 @@ class MuDistillationConfig(DistillationConfig):
         metadata={"help": "Weight of the distillation term; the ground-truth cross-entropy gets 1 - alpha."},
     )
     lmbda: float = field(
-        default=1.0,
+        default=0.0,
         metadata={
             "help": "Fraction of generation batches whose completions the student samples (on-policy, the paper: "
-            "1.0); the others use the dataset's ground-truth completions (GKD's lmbda)."
+            "1.0); the others use the dataset's ground-truth completions, or the teacher's samples for prompt-only "
+            "rows (GKD's lmbda)."
         },
     )
     divergence_temperature: float | None = field(

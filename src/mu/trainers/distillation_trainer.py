@@ -1,10 +1,12 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""On-policy distillation of a decoder-only teacher into an encoder-decoder student ("Return of the Encoder").
+"""Distillation of a decoder-only teacher into an encoder-decoder student ("Return of the Encoder").
 
-For each prompt the student's encoder reads the prompt and its decoder samples a completion; the teacher reads
-`[prompt ; completion]`, and its logit at the position before each completion token is the target for the student's
-decoder logit that predicts the same token. The loss is `alpha * D(teacher || student)` over the completion tokens,
-`D` being TRL's generalized Jensen-Shannon divergence, plus `(1 - alpha) * CE` on the dataset's ground truth.
+Each prompt gets a completion: sampled by the student's decoder from the encoded prompt (on-policy, a fraction
+`lmbda` of the batches), or else the dataset's ground truth, or the teacher's sample for a prompt without one. The
+teacher reads `[prompt ; completion]`, and its logit at the position before each completion token is the target for
+the student's decoder logit that predicts the same token. The loss is `alpha * D(teacher || student)` over the
+completion tokens, `D` being TRL's generalized Jensen-Shannon divergence, plus `(1 - alpha) * CE` on the dataset's
+ground truth.
 """
 
 import copy
@@ -129,11 +131,11 @@ class _EpochToSampler(TrainerCallback):
 
 class MuDistillationTrainer(DistillationTrainer):
     """
-    TRL's on-policy [`~trl.DistillationTrainer`] for an encoder-decoder student (Mu, T5, any
-    `AutoModelForSeq2SeqLM`) and a decoder-only teacher (any `AutoModelForCausalLM`, optionally with a merged LoRA
-    adapter) that share a tokenizer.
+    TRL's [`~trl.DistillationTrainer`] for an encoder-decoder student (Mu, T5, any `AutoModelForSeq2SeqLM`) and a
+    decoder-only teacher (any `AutoModelForCausalLM`, optionally with a merged LoRA adapter) that share a tokenizer.
 
-    What differs from the parent: completions are sampled by the student's decoder from the encoded prompt; the
+    What differs from the parent: on-policy completions are sampled by the student's decoder from the encoded prompt,
+    the others (`1 - lmbda` of the batches) are the ground truth or, for prompt-only rows, the teacher's samples; the
     student is teacher-forced on them through its decoder while the teacher scores `[prompt ; completion]`; the
     divergence is taken over the vocabulary both models share and is mixed with a cross-entropy on the dataset's
     `completion` column (`args.alpha`). Logged: `loss`, `kd_loss`, `ce_loss` and TRL's completion statistics.
@@ -237,6 +239,12 @@ class MuDistillationTrainer(DistillationTrainer):
         if student_vocab_size > self.shared_vocab_size:
             self.generation_config.suppress_tokens = list(range(self.shared_vocab_size, student_vocab_size))
         student_generation_config = self.model.generation_config
+        # The teacher completes the prompt-only rows of ground-truth batches, sampling as the student does.
+        self.teacher_generation_config = copy.deepcopy(self.generation_config)
+        teacher_vocab_size = teacher_model.config.get_text_config().vocab_size
+        self.teacher_generation_config.suppress_tokens = (
+            list(range(self.shared_vocab_size, teacher_vocab_size)) or None
+        )
         self.generation_config.decoder_start_token_id = student_generation_config.decoder_start_token_id
         teacher_arguments = inspect.signature(teacher_model.forward).parameters
         self._teacher_takes_position_ids = "position_ids" in teacher_arguments
@@ -286,14 +294,20 @@ class MuDistillationTrainer(DistillationTrainer):
         divergence = f"generalized JSD (beta {args.beta}, temperature {self.divergence_temperature})"
         if self.divergence_scale != 1.0:
             divergence = f"{self.divergence_scale:.3g} x {divergence}"
+        if args.lmbda == 1.0:
+            method = "on-policy distillation"
+        elif args.lmbda == 0.0:
+            method = "distillation on the ground truth and the teacher's samples"
+        else:
+            method = f"distillation, on-policy in {args.lmbda:.0%} of the batches"
         training = {
-            "method": "on-policy distillation (MuDistillationTrainer)",
+            "method": f"{method} (MuDistillationTrainer)",
             "teacher": teacher,
             "loss": f"{args.alpha} x {divergence}"
             + (f" + {1 - args.alpha:.2g} x cross-entropy on the ground truth" if args.alpha < 1 else ""),
             "sampling": f"temperature {args.temperature}, top-k {args.top_k}, "
             f"up to {args.max_completion_length} tokens, in {args.lmbda:.0%} of the batches (lmbda; the ground truth "
-            "in the others)",
+            "in the others, the teacher's samples for prompts without one)",
             "data": dataset_name or "a prompt-completion dataset",
             "steps": str(self.state.global_step),
             "optimizer": f"AdamW, learning rate {args.learning_rate}, weight decay {args.weight_decay}",
@@ -302,7 +316,7 @@ class MuDistillationTrainer(DistillationTrainer):
         card = build_model_card(
             self.model,
             title=f"{name} (distilled)",
-            summary=f"An encoder-decoder student distilled on-policy from the decoder-only teacher `{teacher}`.",
+            summary=f"An encoder-decoder student distilled from the decoder-only teacher `{teacher}`.",
             training=training,
             tags=("distillation",),
             # A Hub id only: the Hub resolves `base_model`, a local folder means nothing there (as in TRL).
@@ -328,40 +342,47 @@ class MuDistillationTrainer(DistillationTrainer):
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, has_tool_images=False):
         """The student's samples (see `_sample_completions`). In an off-policy batch (see `lmbda`) the completions are
-        the batch's ground truth instead, except for prompt-only rows, which have none and are sampled."""
+        the batch's ground truth instead, and those of prompt-only rows, which have none, are the teacher's
+        (sequence-level distillation, Kim & Rush 2016)."""
         if self._on_policy:
-            return self._sample_completions(prompt_ids)
+            return self._sample_completions(self.model_wrapped, prompt_ids)
         completions = list(self._ground_truth)
         prompt_only = [i for i, ids in enumerate(completions) if ids is None]
         if prompt_only:
-            for i, sample in zip(prompt_only, self._sample_completions([prompt_ids[i] for i in prompt_only])):
+            samples = self._sample_completions(self.teacher_model, [prompt_ids[i] for i in prompt_only])
+            for i, sample in zip(prompt_only, samples):
                 completions[i] = sample
         return completions
 
-    def _sample_completions(self, prompt_ids: list[list[int]]) -> list[list[int]]:
-        """Samples one completion per prompt with the student's decoder (the encoder runs once per prompt, the decoder
-        uses its KV cache) and returns each without the decoder start token, cut after its first EOS."""
+    def _sample_completions(self, model, prompt_ids: list[list[int]]) -> list[list[int]]:
+        """Samples one completion per prompt with `model`, the student (its encoder reads the prompt once, its decoder
+        uses its KV cache) or the teacher (continuing the left-padded prompt), with the trainer's generation config
+        and ids the other model cannot score suppressed; each is returned cut after its first EOS."""
         prompts = [torch.tensor(ids) for ids in prompt_ids]
         inputs = {
             "input_ids": pad(prompts, self._tokenizer.pad_token_id, "left", self.pad_to_multiple_of),
             "attention_mask": pad([torch.ones_like(p) for p in prompts], 0, "left", self.pad_to_multiple_of),
         }
         inputs = {key: value.to(self.accelerator.device) for key, value in inputs.items()}
+        is_teacher = model is self.teacher_model
         with (
             profiling_context(self, "transformers.generate"),
             unwrap_model_for_generation(
-                self.model_wrapped,
+                model,
                 self.accelerator,
                 gather_deepspeed3_params=self.args.ds3_gather_for_generation,
                 generation_kwargs=self.generation_kwargs,
-                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+                gradient_checkpointing_kwargs=None if is_teacher else self.args.gradient_checkpointing_kwargs,
             ) as unwrapped_model,
             torch.no_grad(),
-            self._dist.summon_full_params(self.model_wrapped, recurse=False),
+            self._dist.summon_full_params(model, recurse=False),
         ):
-            sequences = unwrapped_model.generate(**inputs, generation_config=self.generation_config)
+            generation_config = self.teacher_generation_config if is_teacher else self.generation_config
+            sequences = unwrapped_model.generate(**inputs, generation_config=generation_config)
+        # The student's sequences start with the decoder start token, the teacher's with the prompt.
+        start = inputs["input_ids"].size(1) if is_teacher else 1
         completions = []
-        for ids in sequences[:, 1:].tolist():
+        for ids in sequences[:, start:].tolist():
             end = next((i + 1 for i, token_id in enumerate(ids) if token_id in self.eos_token_ids), len(ids))
             completions.append(ids[:end])
         return completions
@@ -371,7 +392,8 @@ class MuDistillationTrainer(DistillationTrainer):
         `labels`: the `completion` column tokenized, EOS-terminated, right-padded with -100. The completions are
         sampled by the student with probability `lmbda` (drawn per generation batch from the seed and the step, so a
         resumed run draws the same), else they are the ground truth (GKD's mixture of on- and off-policy data);
-        evaluation samples always. A prompt-only row (no `completion`) has no labels and is always sampled."""
+        evaluation samples always. A prompt-only row (no `completion`) has no labels: its completion is sampled by the
+        student, or by the teacher in a ground-truth batch."""
         eos_token_id = self._tokenizer.eos_token_id
         completions = [x.get("completion") for x in inputs]
         labeled = [text for text in completions if text is not None]
