@@ -12,8 +12,8 @@ from transformers import (
 )
 
 from mu import MuConfig, MuForConditionalGeneration
-from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
-from mu.demo.tokenizer import train_tokenizer
+from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
+from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.trainers import MuDistillationConfig
 from mu.trainers.distillation_config import CHECKPOINTING_OFF
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mu.benchmarks.generation import BenchmarkSettings, parse_extra_case, run_benchmark
+from mu.benchmark.run import BenchmarkSettings, parse_extra_case, run_benchmark
 from mu.cli import main
 
 

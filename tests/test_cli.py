@@ -6,7 +6,7 @@ import torch
 
 from mu.arguments import CommandError
 from mu.cli import build_parser, main
-from mu.demo.tokenizer import train_tokenizer
+from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.prompts import format_qa_prompt
 
 from .conftest import tiny_model

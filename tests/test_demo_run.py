@@ -11,8 +11,8 @@ from mu.demo.run import (
     seq2seq_features,
     student_rows,
 )
-from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
-from mu.demo.tokenizer import train_tokenizer
+from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
+from mu.synthetic_data.tokenizer import train_tokenizer
 
 
 def test_teacher_sequences_are_the_student_prompt_followed_by_its_labels():

@@ -7,7 +7,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, T5ForConditionalGeneration
 from trl.trainer.utils import RepeatSampler, pad
 
-from mu.demo.tokenizer import train_tokenizer
+from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.trainers import MuDistillationTrainer, generalized_jsd_divergence, shared_vocabulary_size
 from mu.trainers.distillation_trainer import EpochSeededSampler
 

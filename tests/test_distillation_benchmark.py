@@ -2,17 +2,17 @@ import json
 
 import pytest
 import torch
-
-from mu import MuForConditionalGeneration
-from mu.benchmarks.distillation import (
+from benchmarks.distillation import (
     DistillationBenchmarkSettings,
     OnPolicySampleDataset,
     main,
     run_benchmark,
     student_config,
 )
-from mu.demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
-from mu.demo.tokenizer import train_tokenizer
+
+from mu import MuForConditionalGeneration
+from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
+from mu.synthetic_data.tokenizer import train_tokenizer
 
 
 def test_distillation_benchmark_runs_end_to_end(tmp_path):

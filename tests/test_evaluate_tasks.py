@@ -9,7 +9,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerFast
 
 from mu.cli import main
-from mu.demo.tokenizer import train_tokenizer
+from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.evaluation import runner
 from mu.evaluation.judge import judge_scores
 from mu.evaluation.tasks import get_task, read_task_file, split_sentences

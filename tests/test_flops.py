@@ -3,8 +3,8 @@ import torch
 from transformers import Qwen3ForCausalLM, T5ForConditionalGeneration
 
 from mu import MuForCausalLM, MuForConditionalGeneration
-from mu.benchmarks.contenders import mu_config, qwen3_config, t5_config
-from mu.benchmarks.flops import TransformerShape, counted_flops, decode_step_flops, generation_flops, prefill_flops
+from mu.benchmark.contenders import mu_config, qwen3_config, t5_config
+from mu.benchmark.flops import TransformerShape, counted_flops, decode_step_flops, generation_flops, prefill_flops
 
 from .conftest import random_ids
 

@@ -127,7 +127,7 @@ def test_repetition_penalty_reduces_repeats(model):
 def test_streamer_yields_the_generated_text():
     from threading import Thread
 
-    from mu.demo.tokenizer import train_tokenizer
+    from mu.synthetic_data.tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer(["alpha beta gamma delta epsilon zeta eta theta"] * 4, vocab_size=300)
     model = tiny_model(vocab_size=len(tokenizer))

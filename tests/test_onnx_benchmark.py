@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from mu.benchmarks.onnx import BACKENDS, OnnxBenchmarkSettings, run_onnx_benchmark
+from benchmarks.onnx_runtime import BACKENDS, OnnxBenchmarkSettings, run_onnx_benchmark
 
 
 def test_onnx_benchmark_runs_end_to_end_on_a_tiny_model(tmp_path):

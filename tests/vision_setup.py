@@ -5,7 +5,7 @@ import PIL.Image
 import torch
 
 from mu import MuConfig, MuForConditionalGeneration, MuProcessor
-from mu.demo.tokenizer import train_tokenizer
+from mu.synthetic_data.tokenizer import train_tokenizer
 
 from .conftest import TINY
 

@@ -366,7 +366,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_benchmark_parser(subparsers) -> None:
-    from .benchmarks.generation import add_benchmark_arguments
+    from .benchmark.run import add_benchmark_arguments
 
     parser = subparsers.add_parser(
         "benchmark",
@@ -382,7 +382,7 @@ def _add_benchmark_parser(subparsers) -> None:
 def _run_benchmark(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .benchmarks.generation import run_benchmark, settings_from_arguments
+    from .benchmark.run import run_benchmark, settings_from_arguments
 
     results = run_benchmark(settings_from_arguments(args))
     print(Path(results["files"][1]).read_text())

@@ -27,8 +27,8 @@ from ..model_card import build_model_card
 from ..modeling_mu import MuForConditionalGeneration
 from ..plotting import plot_loss_curves
 from . import DemoSettings
-from .synthetic_qa import make_synthetic_qa, prompt_completion_rows
-from .tokenizer import train_tokenizer
+from ..synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
+from ..synthetic_data.tokenizer import train_tokenizer
 
 
 def small_mu_config(tokenizer: PreTrainedTokenizerBase) -> MuConfig:
@@ -229,7 +229,7 @@ def run_demo(settings: DemoSettings) -> dict[str, dict[str, float]]:
         "teacher": f"{teacher.num_parameters() / 1e6:.2f}M-parameter Qwen3 layout, SFT {settings.teacher_steps} steps",
         "method": f"distillation (MuDistillationTrainer), alpha {trainer.args.alpha}, lmbda {trainer.args.lmbda}, "
         f"temperature {trainer.args.temperature}",
-        "data": f"{settings.train_examples} synthetic SQuAD-2-style questions (mu.demo.synthetic_qa), the answers "
+        "data": f"{settings.train_examples} synthetic SQuAD-2-style questions (mu.synthetic_data.qa), the answers "
         f"of {settings.labeled_examples} of them",
         "steps": f"{settings.student_steps}, batch {settings.batch_size}, learning rate {settings.learning_rate}",
     }

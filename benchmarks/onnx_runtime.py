@@ -11,6 +11,7 @@ demo's held-out synthetic QA set.
 import argparse
 import datetime
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,12 +22,12 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 
-from ..modeling_mu import MuForConditionalGeneration
-from ..onnx import MuOnnxGenerator, export_onnx
-from ..onnx.export import DECODER_FILE, ENCODER_FILE, quantize_int8
-from .contenders import SIZES, mu_config
-from .generation import PeakMemory, TokenClock, device_name, time_generation
-from .report import save_results
+from mu.benchmark.contenders import SIZES, mu_config
+from mu.benchmark.report import save_results
+from mu.benchmark.timing import PeakMemory, TokenClock, device_name, time_generation
+from mu.modeling_mu import MuForConditionalGeneration
+from mu.onnx import MuOnnxGenerator, export_onnx
+from mu.onnx.export import DECODER_FILE, ENCODER_FILE, quantize_int8
 
 BACKENDS = ("pytorch-fp32", "onnxruntime-fp32", "onnxruntime-int8")
 TIMINGS = ("first_token_s", "decode_tokens_per_s", "end_to_end_s")
@@ -95,9 +96,9 @@ def _quality(folder: str, settings: OnnxBenchmarkSettings, scratch: Path) -> dic
     """Exact match / F1 of PyTorch, ONNX Runtime float32 and int8 on the demo's held-out questions."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from ..demo.run import DemoSettings, score
-    from ..demo.synthetic_qa import make_synthetic_qa, prompt_completion_rows
-    from ..evaluation.generation import generate_answers
+    from mu.demo.run import DemoSettings, score
+    from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
+    from mu.evaluation.generation import generate_answers
 
     demo = DemoSettings()
     rows = make_synthetic_qa(demo.eval_examples, seed=demo.seed + 1)
@@ -308,3 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_onnx_benchmark(OnnxBenchmarkSettings(**vars(parser.parse_args(argv))))
     print(Path(results["files"][1]).read_text())
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

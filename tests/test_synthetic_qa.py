@@ -1,6 +1,6 @@
 import pytest
 
-from mu.demo.synthetic_qa import RELATIONS, make_synthetic_qa
+from mu.synthetic_data.qa import RELATIONS, make_synthetic_qa
 from mu.evaluation import exact_match, f1_score, normalize_answer
 
 
