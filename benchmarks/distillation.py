@@ -50,9 +50,9 @@ from transformers import (
 from mu.benchmark.report import save_results
 from mu.benchmark.timing import device_name
 from mu.configuration_mu import MuConfig
+from mu.modeling_mu import MuForConditionalGeneration
 from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
 from mu.synthetic_data.tokenizer import train_tokenizer
-from mu.modeling_mu import MuForConditionalGeneration
 from mu.trainers import MuDistillationConfig, MuDistillationTrainer
 from mu.trainers.distillation_config import CHECKPOINTING_OFF
 

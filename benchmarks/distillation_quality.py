@@ -21,9 +21,9 @@ from transformers import TrainerCallback
 
 from mu.demo import DemoSettings
 from mu.demo import run as demo
+from mu.modeling_mu import MuForConditionalGeneration
 from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
 from mu.synthetic_data.tokenizer import train_tokenizer
-from mu.modeling_mu import MuForConditionalGeneration
 from mu.trainers.distillation_config import PAPER_RECIPE, MuDistillationConfig
 
 # name -> MuDistillationConfig fields (None: cross-entropy on the labels only, the demo's baseline)

@@ -97,8 +97,8 @@ def _quality(folder: str, settings: OnnxBenchmarkSettings, scratch: Path) -> dic
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     from mu.demo.run import DemoSettings, score
-    from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
     from mu.evaluation.generation import generate_answers
+    from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
 
     demo = DemoSettings()
     rows = make_synthetic_qa(demo.eval_examples, seed=demo.seed + 1)

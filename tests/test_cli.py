@@ -6,8 +6,8 @@ import torch
 
 from mu.arguments import CommandError
 from mu.cli import build_parser, main
-from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.prompts import format_qa_prompt
+from mu.synthetic_data.tokenizer import train_tokenizer
 
 from .conftest import tiny_model
 

@@ -24,15 +24,16 @@ from .distillation_setup import mu_student, qa_rows, qa_tokenizer, qwen3_teacher
 
 DISTILL = """
 import sys
-import mu.trainers.distill as distill
+from mu.cli import main
 
-sys.exit(distill.main(sys.argv[1:]))
+sys.exit(main(["distill", *sys.argv[1:]]))
 """
 # Runs `mu distill` with a pause after every optimizer step, so that a test can kill it between checkpoints.
 SLOW_DISTILL = """
 import sys, time
 from transformers import TrainerCallback
 import mu.trainers.distill as distill
+from mu.cli import main
 
 class Pause(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -43,7 +44,7 @@ class PausingTrainer(distill.MuDistillationTrainer):
         super().__init__(*args, callbacks=[*callbacks, Pause()], **kwargs)
 
 distill.MuDistillationTrainer = PausingTrainer
-sys.exit(distill.main(sys.argv[1:]))
+sys.exit(main(["distill", *sys.argv[1:]]))
 """
 
 
@@ -159,7 +160,7 @@ def test_recipe_paper_sets_the_papers_defaults_and_explicit_flags_override_them(
     base = ["--student", "s", "--teacher", "t", "--train-file", "f", "--output-dir", str(tmp_path)]
     for flags in ([], ["--recipe", "paper"], ["--recipe", "paper", "--alpha", "0.5", "--learning-rate", "1e-3"]):
         with pytest.raises(SystemExit):
-            distill.main([*base, *flags])
+            main(["distill", *base, *flags])
     default, paper, overridden = (
         (config.alpha, config.lmbda, config.temperature, config.learning_rate) for config in parsed
     )

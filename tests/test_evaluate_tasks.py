@@ -9,10 +9,10 @@ from torch import nn
 from transformers import PreTrainedTokenizerFast
 
 from mu.cli import main
-from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.evaluation import runner
 from mu.evaluation.judge import judge_scores
 from mu.evaluation.tasks import get_task, read_task_file, split_sentences
+from mu.synthetic_data.tokenizer import train_tokenizer
 
 from .distillation_setup import mu_student, qa_tokenizer, qwen3_teacher
 

@@ -1,7 +1,7 @@
 import pytest
 
-from mu.synthetic_data.qa import RELATIONS, make_synthetic_qa
 from mu.evaluation import exact_match, f1_score, normalize_answer
+from mu.synthetic_data.qa import RELATIONS, make_synthetic_qa
 
 
 def test_synthetic_qa_is_deterministic_and_seed_dependent():

@@ -7,6 +7,9 @@ import argparse
 import os
 from pathlib import Path
 
+# `--dtype` of the commands that load a model: `auto` keeps the checkpoint's.
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
 
 class CommandError(Exception):
     """An expected failure of a `mu` command (bad flag, missing file, unusable device): printed without a

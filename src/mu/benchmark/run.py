@@ -8,7 +8,6 @@ Every contender runs in its own process (so that peak memory is its own) with ra
 after a warm-up, with the repetitions taken in turn across contenders; the medians are reported.
 """
 
-import argparse
 import datetime
 import multiprocessing
 import re
@@ -22,7 +21,6 @@ import transformers
 from tqdm.auto import tqdm
 from transformers import CompileConfig, PreTrainedModel
 
-from ..arguments import check_device, check_output_folder, positive_float, positive_int
 from .contenders import CONTENDERS, SIZES
 from .flops import TransformerShape, counted_flops, generation_flops
 from .report import save_results, summarize_targets, write_markdown, write_plot
@@ -234,52 +232,3 @@ def run_benchmark(settings: BenchmarkSettings) -> dict:
     stem = Path(settings.output_dir) / f"{device_label}-{results['date']}"
     results["files"] = save_results(results, stem, write_markdown, write_plot)
     return results
-
-
-def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = BenchmarkSettings()
-    parser.add_argument("--size", choices=SIZES, default=defaults.size, help="model size (tiny: for tests)")
-    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=defaults.contenders)
-    parser.add_argument("--input-lengths", nargs="+", type=positive_int, default=defaults.input_lengths)
-    parser.add_argument("--new-tokens", type=positive_int, default=defaults.new_tokens)
-    parser.add_argument("--batch-sizes", nargs="+", type=positive_int, default=defaults.batch_sizes)
-    parser.add_argument(
-        "--extra-cases",
-        nargs="*",
-        default=defaults.extra_cases,
-        help="further CONTENDER:INPUT_LENGTH:NEW_TOKENS runs (default: %(default)s)",
-    )
-    parser.add_argument("--repeats", type=positive_int, default=defaults.repeats, help="timed runs per case (median)")
-    parser.add_argument(
-        "--repeat-budget-s",
-        type=positive_float,
-        default=defaults.repeat_budget_s,
-        help="stop repeating a case once its runs took this long (at least one run)",
-    )
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    dtypes = ("float32", "bfloat16", "float16")
-    parser.add_argument("--dtype", choices=dtypes, help="default: bfloat16 on GPU, float32 on CPU")
-    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's)")
-    parser.add_argument("--compile", action="store_true", help="static cache + torch.compile for every contender")
-    parser.add_argument("--output-dir", default=defaults.output_dir)
-
-
-def settings_from_arguments(args: argparse.Namespace) -> BenchmarkSettings:
-    device = check_device(args.device) if args.device else ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = args.dtype or ("bfloat16" if device == "cuda" else "float32")
-    check_output_folder(args.output_dir, "--output-dir")
-    return BenchmarkSettings(
-        size=args.size,
-        contenders=args.contenders,
-        input_lengths=sorted(args.input_lengths),
-        new_tokens=args.new_tokens,
-        batch_sizes=args.batch_sizes,
-        extra_cases=args.extra_cases,
-        repeats=args.repeats,
-        repeat_budget_s=args.repeat_budget_s,
-        device=device,
-        dtype=dtype,
-        threads=args.threads,
-        compile=args.compile,
-        output_dir=args.output_dir,
-    )

@@ -26,9 +26,9 @@ from ..evaluation.generation import generate_answers
 from ..model_card import build_model_card
 from ..modeling_mu import MuForConditionalGeneration
 from ..plotting import plot_loss_curves
-from . import DemoSettings
 from ..synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
 from ..synthetic_data.tokenizer import train_tokenizer
+from . import DemoSettings
 
 
 def small_mu_config(tokenizer: PreTrainedTokenizerBase) -> MuConfig:

@@ -1,10 +1,9 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""`mu distill`: distillation of a decoder-only teacher into an encoder-decoder student, from the command
-line. Every field of [`MuDistillationConfig`] (hence of `TrainingArguments`) is a flag."""
+"""The job behind `mu distill`: its arguments beside [`MuDistillationConfig`], the student and its tokenizer loaded
+from a folder or a config, the data files, the newest complete checkpoint, and the run."""
 
 import json
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from transformers import (
     AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
-    HfArgumentParser,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     set_seed,
@@ -26,7 +24,7 @@ from transformers.utils import logging
 from ..arguments import check_input_file, check_model_path, check_output_folder
 from ..plotting import LossCurvesCallback
 from .data import load_prompt_completion_dataset
-from .distillation_config import PAPER_RECIPE, MuDistillationConfig
+from .distillation_config import MuDistillationConfig
 from .distillation_trainer import MuDistillationTrainer
 
 logger = logging.get_logger(__name__)
@@ -177,15 +175,3 @@ def check_arguments(arguments: DistillArguments, config: MuDistillationConfig) -
     for flag in ("train_file", "prompts_file", "eval_file"):
         if getattr(arguments, flag) is not None:
             check_input_file(getattr(arguments, flag), f"--{flag.replace('_', '-')}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = HfArgumentParser((DistillArguments, MuDistillationConfig), prog="mu distill")
-    recipe, _ = parser.parse_known_args(argv)
-    if recipe.recipe == "paper":
-        parser.set_defaults(**PAPER_RECIPE)
-    arguments, config = parser.parse_args_into_dataclasses(args=argv)
-    check_arguments(arguments, config)
-    trainer = run_distill(arguments, config)
-    print(f"Saved the student to {config.output_dir}/ (loss curves: {trainer.args.output_dir}/loss_curves.png)")
-    return 0
