@@ -1,9 +1,12 @@
+import ast
 import json
+import re
 
 import pytest
 from huggingface_hub import ModelCard
 
 from mu.model_card import add_evaluation_results, build_model_card, evaluation_results
+from mu.prompts import format_qa_prompt
 
 from .conftest import tiny_model
 
@@ -37,6 +40,9 @@ def test_card_carries_hub_metadata_architecture_usage_and_results(tmp_path):
     assert row in text and f"{model.num_parameters() / 1e6:.2f}M" in text
     assert "trust_remote_code=True" in text and "- steps: 12" in text
     assert "| squad_v2 | exact | 66.7 |" in text and "## Limitations" in text
+    # the usage example prompts with the package's QA format, not a copy of it
+    prompt = ast.literal_eval(re.search(r"^prompt = (.+)$", text, re.MULTILINE)[1])
+    assert prompt == format_qa_prompt("Who keeps a ferret?", "Ana Lo keeps a ferret.")
 
 
 def test_card_without_teacher_or_results_has_no_such_sections(tmp_path):

@@ -22,6 +22,15 @@ CLIP_VIT_L_14_336 = {
 }
 # The reference's `anyres` tilings of 336-px tiles, as (height, width).
 DEFAULT_IMAGE_GRID_PINPOINTS = [[336, 336], [672, 672], [1008, 672], [672, 1008]]
+DEFAULT_VISION_ASPECT_RATIO = "anyres_max_3"
+
+
+def max_num_image_tiles(vision_aspect_ratio: str) -> int:
+    """The N of `"anyres_max_N"`: about how many tiles' worth of features an image keeps (config and processor)."""
+    match = re.fullmatch(r"anyres_max_([1-9][0-9]*)", vision_aspect_ratio)
+    if match is None:
+        raise ValueError(f"`vision_aspect_ratio` must look like 'anyres_max_3', got {vision_aspect_ratio!r}.")
+    return int(match[1])
 
 
 @strict
@@ -118,7 +127,7 @@ class MuConfig(PreTrainedConfig):
     projector_hidden_act: str = "gelu"
     multimodal_projector_bias: bool = True
     image_grid_pinpoints: list | None = None
-    vision_aspect_ratio: str = "anyres_max_3"
+    vision_aspect_ratio: str = DEFAULT_VISION_ASPECT_RATIO
 
     def __post_init__(self, **kwargs):
         if self.attention_hidden_size is None:
@@ -139,7 +148,7 @@ class MuConfig(PreTrainedConfig):
     @property
     def max_num_image_tiles(self) -> int:
         """The N of `vision_aspect_ratio="anyres_max_N"`."""
-        return int(self.vision_aspect_ratio.removeprefix("anyres_max_"))
+        return max_num_image_tiles(self.vision_aspect_ratio)
 
     def decoder_only(self) -> "MuConfig":
         """The config of the decoder-only twin: the same blocks and widths, with the encoder's and the decoder's
@@ -220,8 +229,7 @@ class MuConfig(PreTrainedConfig):
                 f"`image_token_id` must be the id of the `<image>` token, in [0, vocab_size={self.vocab_size}), when "
                 f"`vision_config` is set; got {self.image_token_id}."
             )
-        if not re.fullmatch(r"anyres_max_[1-9][0-9]*", self.vision_aspect_ratio):
-            raise ValueError(f"`vision_aspect_ratio` must look like 'anyres_max_3', got {self.vision_aspect_ratio!r}.")
+        max_num_image_tiles(self.vision_aspect_ratio)
         num_tower_states = self.vision_config.num_hidden_layers + 1
         if not -num_tower_states <= self.vision_feature_layer < num_tower_states:
             raise ValueError(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .configuration_mu import DEFAULT_IMAGE_GRID_PINPOINTS, MuConfig
+from .configuration_mu import DEFAULT_IMAGE_GRID_PINPOINTS, DEFAULT_VISION_ASPECT_RATIO, MuConfig
 from .modeling_mu import MuForConditionalGeneration
 from .processing_mu import MuProcessor
 
@@ -218,7 +218,7 @@ def vision_config_from_reference(
         },
         "vision_feature_layer": reference.get("mm_vision_select_layer", -2),
         "image_grid_pinpoints": [[height, width] for width, height in pinpoints],
-        "vision_aspect_ratio": reference.get("image_aspect_ratio", "anyres_max_3"),
+        "vision_aspect_ratio": reference.get("image_aspect_ratio", DEFAULT_VISION_ASPECT_RATIO),
         "image_token_id": image_token_id,
     }
 

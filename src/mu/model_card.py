@@ -8,16 +8,16 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import PreTrainedModel
 
-_QA_PROMPT = (
-    '"Answer the following question based only on the context.\\n###Question\\nWho keeps a ferret?"\n'
-    '          "\\n###Context\\nAna Lo keeps a ferret.\\n###Answer\\n"'
-)
+from .prompts import format_qa_prompt
+
+# The usage example's prompt, as a Python literal
+_QA_PROMPT = repr(format_qa_prompt("Who keeps a ferret?", "Ana Lo keeps a ferret."))
 _USAGE = """```python
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 model = AutoModelForSeq2SeqLM.from_pretrained("{repo}", trust_remote_code=True)
 tokenizer = AutoTokenizer.from_pretrained("{repo}")
-prompt = ({prompt})
+prompt = {prompt}
 inputs = tokenizer(prompt, return_tensors="pt")
 print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))
 ```

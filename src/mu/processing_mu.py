@@ -10,6 +10,8 @@ from transformers.image_processing_utils import select_best_resolution
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import is_vision_available
 
+from .configuration_mu import DEFAULT_VISION_ASPECT_RATIO, max_num_image_tiles
+
 if is_vision_available():
     import PIL.Image
     import PIL.ImageOps
@@ -165,7 +167,7 @@ class MuProcessor(ProcessorMixin):
         chat_template: str | None = None,
         image_token: str = "<image>",
         patch_size: int = 14,
-        vision_aspect_ratio: str = "anyres_max_3",
+        vision_aspect_ratio: str = DEFAULT_VISION_ASPECT_RATIO,
         **kwargs,
     ):
         _require_pillow()
@@ -251,8 +253,7 @@ class MuProcessor(ProcessorMixin):
         else:
             content_columns = int(round(width * (rows / height), 7))
             columns -= (columns - content_columns) // 2 * 2
-        max_num_tiles = int(self.vision_aspect_ratio.removeprefix("anyres_max_"))
-        ratio = math.sqrt(rows * columns / (max_num_tiles * side * side))
+        ratio = math.sqrt(rows * columns / (max_num_image_tiles(self.vision_aspect_ratio) * side * side))
         if ratio > 1.1:
             rows, columns = int(rows // ratio), int(columns // ratio)
         return side * side + rows * (columns + 1)
