@@ -11,11 +11,13 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from mu import MuConfig, MuForConditionalGeneration
+from mu import MuForConditionalGeneration
 from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
 from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.trainers import MuDistillationConfig
 from mu.trainers.distillation_config import CHECKPOINTING_OFF
+
+from .conftest import tiny_config
 
 SPECIAL_IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
@@ -31,20 +33,13 @@ def qa_tokenizer():
 
 def mu_student(vocab_size: int, seed: int = 0) -> MuForConditionalGeneration:
     torch.manual_seed(seed)
-    config = MuConfig(
+    config = tiny_config(
         vocab_size=vocab_size,
-        hidden_size=32,
         attention_hidden_size=32,
-        intermediate_size=64,
-        encoder_layers=2,
         decoder_layers=1,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=256,
-        dropout=0.0,
-        attention_dropout=0.0,
-        decoder_start_token_id=1,
-        **SPECIAL_IDS,
     )
     return MuForConditionalGeneration(config)
 

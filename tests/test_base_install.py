@@ -11,6 +11,8 @@ from packaging.requirements import Requirement
 
 from mu.extras import EXTRA_MODULES
 
+from .conftest import TINY
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,10 +37,7 @@ def test_without_extras_mu_imports_generates_and_names_the_missing_extra(tmp_pat
         import mu
         from mu.cli import main
 
-        config = mu.MuConfig(vocab_size=99, hidden_size=32, attention_hidden_size=24, intermediate_size=64,
-                             encoder_layers=2, decoder_layers=2, num_attention_heads=6, num_key_value_heads=3,
-                             pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
-        model = mu.MuForConditionalGeneration(config).eval()
+        model = mu.MuForConditionalGeneration(mu.MuConfig(**{TINY!r})).eval()
         print("generated", model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3).shape[-1])
         for use in (lambda: mu.MuProcessor(tokenizer=None), lambda: __import__("mu.trainers")):
             try:
