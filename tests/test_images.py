@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mu import MuProcessor
-from mu.processing_mu import checked_image, open_image
+from mu.processing_mu import normalized_image, open_image
 
 from .vision_setup import noise_image, vision_config, vision_tokenizer
 
@@ -124,7 +124,7 @@ def _twelve_bit_tiff_bytes(samples: list[int]) -> bytes:
 
 
 def grey(image: PIL.Image.Image) -> list[int]:
-    return np.asarray(checked_image(image).convert("L")).ravel().tolist()
+    return np.asarray(normalized_image(image).convert("L")).ravel().tolist()
 
 
 # expected: round(sample * 255 / 65535), by hand
@@ -171,9 +171,9 @@ def test_twelve_bit_tiff_is_scaled_by_4095_and_sixteen_bit_tiff_by_65535(tmp_pat
 def test_integer_image_of_unknown_source_is_taken_as_sixteen_bit():
     assert grey(PIL.Image.fromarray(np.asarray([[0, 255, 65535]], np.int32))) == [0, 1, 255]
     with pytest.raises(ValueError, match="Image 0 has pixels outside the range of its 16-bit samples \\(0-65535\\)"):
-        checked_image(PIL.Image.fromarray(np.asarray([[0, 70000]], np.int32)))
+        normalized_image(PIL.Image.fromarray(np.asarray([[0, 70000]], np.int32)))
     with pytest.raises(ValueError, match="outside the range"):
-        checked_image(PIL.Image.fromarray(np.asarray([[-1, 0]], np.int32)))
+        normalized_image(PIL.Image.fromarray(np.asarray([[-1, 0]], np.int32)))
 
 
 BLACK, WHITE = [0, 0, 0], [255, 255, 255]
@@ -191,7 +191,7 @@ def test_transparent_colour_is_white_in_every_mode(tmp_path, samples, transparen
     path = tmp_path / "transparent.png"
     PIL.Image.fromarray(samples).save(path, transparency=transparency)
     assert PIL.Image.open(path).info["transparency"] == transparency
-    assert np.asarray(checked_image(open_image(str(path))).convert("RGB"))[0].tolist() == expected
+    assert np.asarray(normalized_image(open_image(str(path))).convert("RGB"))[0].tolist() == expected
 
 
 def test_transparent_sample_of_a_32_bit_image_is_white():
@@ -216,7 +216,7 @@ def test_truncated_file_that_opens_but_does_not_load_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Cannot read the image '.*truncated.qoi'"):
         open_image(str(path))
     with pytest.raises(ValueError, match="Image 3 cannot be decoded \\(corrupt or truncated data\\)"):
-        checked_image(PIL.Image.open(path), index=3)  # Pillow raises a ValueError, "not enough image data"
+        normalized_image(PIL.Image.open(path), index=3)  # Pillow raises a ValueError, "not enough image data"
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_any_error_of_a_plugin_is_wrapped(tmp_path, monkeypatch, error):
     with pytest.raises(ValueError, match="Cannot read the image '.*image.png': .*a plugin failed"):
         open_image(str(path))
     with pytest.raises(ValueError, match="Image 0 cannot be decoded .*a plugin failed"):
-        checked_image(PIL.Image.open(path))
+        normalized_image(PIL.Image.open(path))
 
 
 def test_files_opened_before_do_not_change_how_a_file_is_read(tmp_path):

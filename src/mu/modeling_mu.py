@@ -66,6 +66,8 @@ def check_cache_arguments(kwargs: dict) -> None:
 
 
 class MuRMSNorm(nn.Module):
+    """Root-mean-square norm with a learnt scale and no bias, computed in float32."""
+
     def __init__(self, hidden_size: int, eps: float = 1e-6):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(hidden_size))
@@ -83,6 +85,8 @@ class MuRMSNorm(nn.Module):
 
 
 class MuMLP(nn.Module):
+    """Two linears around the activation (not gated), then dropout."""
+
     def __init__(self, config: MuConfig):
         super().__init__()
         self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
@@ -306,13 +310,14 @@ class MuCrossAttention(MuAttention):
 
 
 class MuEncoderLayer(GradientCheckpointingLayer):
-    """Pre-norm block of self-attention, then MLP: bidirectional in the encoder; causal and cached (`is_causal=True`)
-    in the decoder-only twin."""
+    """Pre-norm encoder block: bidirectional self-attention with RoPE, then MLP."""
 
-    def __init__(self, config: MuConfig, layer_idx: int, is_causal: bool = False):
+    is_causal = False
+
+    def __init__(self, config: MuConfig, layer_idx: int):
         super().__init__()
         self.pre_self_attn_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
-        self.self_attn = MuSelfAttention(config, layer_idx, is_causal=is_causal)
+        self.self_attn = MuSelfAttention(config, layer_idx, is_causal=self.is_causal)
         self.pre_feedforward_layernorm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.mlp = MuMLP(config)
 
@@ -332,6 +337,12 @@ class MuEncoderLayer(GradientCheckpointingLayer):
         residual = hidden_states
         hidden_states = self.mlp(self.pre_feedforward_layernorm(hidden_states))
         return residual + hidden_states
+
+
+class MuDecoderOnlyLayer(MuEncoderLayer):
+    """The decoder-only twin's block: the encoder block with causal, cached self-attention."""
+
+    is_causal = True
 
 
 class MuDecoderLayer(GradientCheckpointingLayer):
@@ -414,10 +425,13 @@ class MuGenerationMixin(GenerationMixin):
 
 
 class MuPreTrainedModel(PreTrainedModel):
+    """What every Mu model shares: its config class, the attention backends it supports, weight initialisation, the
+    shift of labels into decoder inputs, and loading that refuses checkpoints that do not fit."""
+
     config: MuConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["MuEncoderLayer", "MuDecoderLayer", "CLIPEncoderLayer"]
+    _no_split_modules = ["MuEncoderLayer", "MuDecoderLayer", "MuDecoderOnlyLayer", "CLIPEncoderLayer"]
     _skip_keys_device_placement = ["cache"]
     _supports_flash_attn = True
     _supports_sdpa = True
@@ -629,14 +643,14 @@ class MuEncoder(MuPreTrainedModel):
             )
         if image_sizes is None or len(image_sizes) != pixel_values.shape[0]:
             raise ValueError("`image_sizes` must give the original (height, width) of every image in `pixel_values`.")
-        alone = [True] * len(image_sizes)
+        tiled_images = [True] * len(image_sizes)
         if batch_num_images is not None:
-            alone = [int(count) == 1 for count in batch_num_images for _ in range(int(count))]
+            tiled_images = [int(count) == 1 for count in batch_num_images for _ in range(int(count))]
         num_tiles = [
             image_size_to_num_patches(size, self.config.image_grid_pinpoints, self.config.vision_config.image_size)
             if tiled
             else 1
-            for size, tiled in zip(image_sizes, alone)
+            for size, tiled in zip(image_sizes, tiled_images)
         ]
         tiles = torch.cat([image[:count] for image, count in zip(pixel_values, num_tiles)])
         # The encoder's output-capturing hooks cover the tower; installed after the tower's own, they would record
@@ -770,6 +784,8 @@ class MuEncoder(MuPreTrainedModel):
 
 
 class MuDecoder(MuPreTrainedModel):
+    """The causal stack: each block attends to the tokens so far (cached) and to the encoder's output."""
+
     _can_record_outputs = {
         "attentions": OutputRecorder(MuSelfAttention, index=1),
         "cross_attentions": OutputRecorder(MuCrossAttention, index=1),
@@ -858,6 +874,8 @@ class MuDecoder(MuPreTrainedModel):
 
 
 class MuModel(MuPreTrainedModel):
+    """The encoder and the decoder around one shared embedding, without a head: the decoder's last hidden states."""
+
     input_modalities = ("image", "text")
     _tied_weights_keys = {
         "encoder.embed_tokens.weight": "shared.weight",
@@ -960,6 +978,9 @@ class MuModel(MuPreTrainedModel):
 
 
 class MuForConditionalGeneration(MuPreTrainedModel, MuGenerationMixin):
+    """Mu with its language-model head: what `AutoModelForSeq2SeqLM` (and, with a vision tower,
+    `AutoModelForImageTextToText`) loads, trains on `labels` and runs with `generate()`."""
+
     input_modalities = ("image", "text")
     _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
 
@@ -1091,14 +1112,17 @@ class MuDecoderOnlyModel(MuPreTrainedModel):
     """The stack of the decoder-only twin: causal blocks of self-attention and MLP with Mu's widths, norms and RoPE,
     as many as the encoder and the decoder of `config` together (see [`MuConfig.decoder_only`])."""
 
-    _can_record_outputs = {"attentions": OutputRecorder(MuSelfAttention, index=1), "hidden_states": MuEncoderLayer}
+    _can_record_outputs = {
+        "attentions": OutputRecorder(MuSelfAttention, index=1),
+        "hidden_states": MuDecoderOnlyLayer,
+    }
 
     def __init__(self, config: MuConfig):
         config = config.decoder_only()
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(
-            [MuEncoderLayer(config, layer_idx, is_causal=True) for layer_idx in range(config.num_hidden_layers)]
+            [MuDecoderOnlyLayer(config, layer_idx) for layer_idx in range(config.num_hidden_layers)]
         )
         self.norm = MuRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = MuRotaryEmbedding(config)

@@ -74,7 +74,7 @@ def open_image(source: str) -> "PIL.Image.Image":
         raise ValueError(f"Cannot read the image {source!r}: {error}") from error
 
 
-def checked_image(image, index: int = 0):
+def normalized_image(image, index: int = 0):
     """
     An image the image processor can take without a silent wrong answer: decoded (corrupt or truncated data is an
     error), not empty, with integer pixels deeper than 8 bits scaled by their format's range (see `_sample_maximum`;
@@ -83,7 +83,7 @@ def checked_image(image, index: int = 0):
     """
     _require_pillow()
     if isinstance(image, PIL.Image.Image):
-        return _checked_pil_image(image, index)
+        return _normalized_pil_image(image, index)
     shape = tuple(getattr(image, "shape", ()))
     if 0 in shape:
         raise ValueError(f"Image {index} is empty (shape {shape}).")
@@ -93,7 +93,7 @@ def checked_image(image, index: int = 0):
     return image
 
 
-def _checked_pil_image(image: "PIL.Image.Image", index: int) -> "PIL.Image.Image":
+def _normalized_pil_image(image: "PIL.Image.Image", index: int) -> "PIL.Image.Image":
     try:
         image.load()
     except Exception as error:  # as in `open_image`: any error of a plugin on malformed data
@@ -225,7 +225,7 @@ class MuProcessor(ProcessorMixin):
         def check(images):
             if isinstance(images, (list, tuple)):
                 return [check(image) for image in images]
-            return checked_image(images, next(counter))
+            return normalized_image(images, next(counter))
 
         return super()._process_images(check(images), **kwargs)
 
