@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from accelerate import skip_first_batches
@@ -57,9 +59,15 @@ def test_generalized_jsd_equals_the_formula(beta, temperature):
 def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab, scale=1.0):
     """The trainer's loss computed one unpadded sample at a time: the teacher reads prompt + completion and its
     logit at position len(prompt) - 1 + i is compared with the student's decoder logit for completion token i;
-    each divergence is multiplied by `scale`."""
+    each divergence is multiplied by `scale`. Also returns the student's mean entropy over the completion tokens and
+    over the ground-truth tokens."""
     start = student.config.decoder_start_token_id
-    divergences, cross_entropies = [], []
+    divergences, cross_entropies, entropies, gold_entropies = [], [], [], []
+
+    def entropy(logits: torch.Tensor) -> float:
+        log_probs = torch.log_softmax(logits.double(), -1)
+        return -(log_probs.exp() * log_probs).sum().item()
+
     with torch.no_grad():
         for prompt, completion, gold in zip(prompts, completions, golds):
             encoder_input = torch.tensor([prompt])
@@ -68,6 +76,7 @@ def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, te
             )
             teacher_logits = teacher(input_ids=torch.tensor([prompt + completion])).logits[0]
             for i in range(len(completion)):
+                entropies.append(entropy(student_logits.logits[0, i]))
                 divergences.append(
                     scale
                     * _divergence_by_hand(
@@ -82,9 +91,11 @@ def _loss_by_hand(student, teacher, prompts, completions, golds, alpha, beta, te
             ).logits
             log_probs = torch.log_softmax(gold_logits[0].double(), -1)
             cross_entropies += [-log_probs[i, token].item() for i, token in enumerate(gold)]
+            gold_entropies += [entropy(gold_logits[0, i]) for i in range(len(gold))]
     kd = sum(divergences) / len(divergences)
     ce = sum(cross_entropies) / len(cross_entropies)
-    return alpha * kd + (1 - alpha) * ce, kd, ce
+    mean_entropies = (sum(entropies) / len(entropies), sum(gold_entropies) / len(gold_entropies))
+    return alpha * kd + (1 - alpha) * ce, kd, ce, mean_entropies
 
 
 @pytest.mark.parametrize("student_factory", [mu_student, t5_student], ids=["mu", "t5"])
@@ -138,12 +149,17 @@ def test_loss_equals_the_formula_with_padding_on_both_sides(
         temperature, scale = divergence_temperature, divergence_temperature**2
     else:
         scale = 1.0
-    expected, kd, ce = _loss_by_hand(
+    expected, kd, ce, (entropy, gold_entropy) = _loss_by_hand(
         student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab, scale
     )
     assert loss.item() == pytest.approx(expected, rel=1e-4)
-    kd_sum, kd_tokens, ce_sum, ce_tokens = terms.tolist()
+    kd_sum, kd_tokens, ce_sum, ce_tokens, entropy_sum = terms.tolist()
     assert (kd_tokens, ce_tokens) == ((10, 7) if on_policy else (7, 7))
+    # the logged entropy: the student's, over the tokens of the divergence (of the cross-entropy when alpha is 0)
+    if alpha > 0:
+        assert entropy_sum / kd_tokens == pytest.approx(entropy, rel=1e-4)
+    else:
+        assert entropy_sum / ce_tokens == pytest.approx(gold_entropy, rel=1e-4)
     if alpha > 0:
         assert kd_sum / kd_tokens == pytest.approx(kd, rel=1e-4)
     if alpha < 1:
@@ -249,7 +265,13 @@ def test_training_samples_on_policy_and_logs_both_terms(tokenizer, tmp_path, stu
     sampled = []
     generate = trainer._generate_single_turn
     trainer._generate_single_turn = lambda *args, **kwargs: sampled.append(generate(*args, **kwargs)) or sampled[-1]
+    # Both models' forwards go through the parent's redirection (which FSDP and DeepSpeed ZeRO-3 rely on).
+    redirect, redirected = trainer._forward_redirection, []
+    trainer._forward_redirection = lambda wrapper, original, *args, **kwargs: (
+        redirected.append(original) or redirect(wrapper, original, *args, **kwargs)
+    )
     trainer.train()
+    assert [module is trainer.teacher_model for module in redirected] == [False, True] * 3
 
     assert len(sampled) == 3 and all(len(batch) == 4 for batch in sampled)
     eos = tokenizer.eos_token_id
@@ -262,6 +284,7 @@ def test_training_samples_on_policy_and_logs_both_terms(tokenizer, tmp_path, stu
     for entry in logs:
         assert entry["kd_loss"] >= 0 and entry["ce_loss"] > 0
         assert entry["loss"] == pytest.approx(0.9 * entry["kd_loss"] + 0.1 * entry["ce_loss"], rel=1e-4)
+        assert 0 < entry["entropy"] <= math.log(len(tokenizer))
     assert any(not torch.equal(v, before[k]) for k, v in trainer.model.state_dict().items())
     if isinstance(student, T5ForConditionalGeneration):
         assert trainer.generation_config.decoder_start_token_id == 0

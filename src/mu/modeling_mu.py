@@ -31,7 +31,7 @@ from transformers.models.llava_onevision.modeling_llava_onevision import (
     unpad_image,
 )
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple, logging
+from transformers.utils import TransformersKwargs, can_return_tuple, logging, torch_compilable_check
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import ModelOutput, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs, maybe_install_capturing_hooks
@@ -613,6 +613,9 @@ class MuEncoder(MuPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
+    # Adapted from transformers.models.llava_onevision.modeling_llava_onevision.LlavaOnevisionModel.get_image_features:
+    # Mu's config has no `vision_feature_select_strategy` (the CLS state is always dropped), the tiles are cast to the
+    # tower's dtype, and the encoder's output-capturing hooks are installed before the tower runs.
     def get_image_features(
         self,
         pixel_values: torch.Tensor,
@@ -665,6 +668,9 @@ class MuEncoder(MuPreTrainedModel):
         ]
         return tower_outputs
 
+    # Adapted from transformers.models.llava_onevision.modeling_llava_onevision.LlavaOnevisionModel
+    # .pack_image_features: there a whole batch is packed on a LLaVA-OneVision model; here one image at a time,
+    # untiled images included.
     def pack_image_features(self, tile_features: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
         """
         LLaVA-OneVision's `anyres_max_N` packing of one image: the whole-image tile's features, then the other
@@ -704,12 +710,14 @@ class MuEncoder(MuPreTrainedModel):
         else:
             image_token_embedding = self.embed_tokens.weight[self.config.image_token_id].to(inputs_embeds)
             placeholders = (inputs_embeds == image_token_embedding).all(-1)
-        if not torch.compiler.is_compiling() and int(placeholders.sum()) != image_features.shape[0]:
-            raise ValueError(
+        torch_compilable_check(
+            placeholders.sum() == image_features.shape[0],
+            lambda: (
                 f"The input has {int(placeholders.sum())} `<image>` placeholder tokens but the images give "
                 f"{image_features.shape[0]} features: build the input with the model's processor, which expands "
                 "each `<image>` to its image's feature count."
-            )
+            ),
+        )
         return inputs_embeds.masked_scatter(placeholders[..., None], image_features)
 
     @merge_with_config_defaults

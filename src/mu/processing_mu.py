@@ -234,6 +234,8 @@ class MuProcessor(ProcessorMixin):
         images_per_prompt = [int(count) for count in image_inputs["batch_num_images"] for _ in range(int(count))]
         return self.image_token * self.num_image_features(height, width, tiled=images_per_prompt[image_idx] == 1)
 
+    # Adapted from transformers.models.llava_onevision.processing_llava_onevision.LlavaOnevisionProcessor
+    # (`_get_number_of_features`, `_get_unpadded_features`): private there, and this file travels as remote code.
     def num_image_features(self, height: int, width: int, tiled: bool = True) -> int:
         """
         How many features the model packs for an image of `height` × `width` pixels: the whole-image tile's

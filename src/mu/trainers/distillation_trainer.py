@@ -35,7 +35,7 @@ from trl import DistillationTrainer
 from trl.extras.profiling import profiling_context
 from trl.models import prepare_deepspeed
 from trl.models.utils import unwrap_model_for_generation
-from trl.trainer.utils import RepeatSampler, create_model_from_path, get_config_model_id, pad
+from trl.trainer.utils import RepeatSampler, create_model_from_path, entropy_from_logits, get_config_model_id, pad
 
 from ..model_card import build_model_card
 from ..modeling_mu import MuPreTrainedModel
@@ -354,6 +354,8 @@ class MuDistillationTrainer(DistillationTrainer):
                 completions[i] = sample
         return completions
 
+    # Adapted from trl.DistillationTrainer._generate_single_turn (its transformers path): the parent samples with the
+    # student only and cuts the prompt off the front of each sequence, which only a decoder-only student returns.
     def _sample_completions(self, model, prompt_ids: list[list[int]]) -> list[list[int]]:
         """Samples one completion per prompt with `model`, the student (its encoder reads the prompt once, its decoder
         uses its KV cache) or the teacher (continuing the left-padded prompt), with the trainer's generation config
@@ -427,7 +429,9 @@ class MuDistillationTrainer(DistillationTrainer):
             model, unwrapped_student, self._compute_loss, unwrapped_student, inputs, *normalizers
         )
         mode = "train" if self.model.training else "eval"
-        kd_sum, kd_count, ce_sum, ce_count = self.accelerator.gather(terms.unsqueeze(0)).sum(0).tolist()
+        kd_sum, kd_count, ce_sum, ce_count, entropy_sum = self.accelerator.gather(terms.unsqueeze(0)).sum(0).tolist()
+        # the student's mean per-token entropy (nats) over the completions it is trained on, as the parent logs it
+        self._metrics[mode]["entropy"].append(entropy_sum / max(kd_count if self.alpha > 0 else ce_count, 1.0))
         if self.alpha > 0:
             self._metrics[mode]["kd_loss"].append(kd_sum / max(kd_count, 1.0))
         if self.alpha < 1:
@@ -436,7 +440,8 @@ class MuDistillationTrainer(DistillationTrainer):
 
     def _compute_loss(self, student, inputs, kd_normalizer=None, ce_normalizer=None):
         """`alpha * divergence + (1 - alpha) * cross-entropy`, and the detached `[kd_sum, kd_tokens, ce_sum,
-        ce_tokens]` for logging. The encoder runs once for both decoder passes."""
+        ce_tokens, entropy_sum]` for logging (the student's entropy over the divergence's tokens, or the
+        cross-entropy's when `alpha` is 0). The encoder runs once for both decoder passes."""
         encoder_outputs = student.get_encoder()(input_ids=inputs["prompt_ids"], attention_mask=inputs["prompt_mask"])
         completion_mask = inputs["completion_mask"]
         loss = 0.0
@@ -466,8 +471,17 @@ class MuDistillationTrainer(DistillationTrainer):
             ce_sum = F.cross_entropy(gold_logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
             ce_normalizer = ce_normalizer if ce_normalizer is not None else (labels != -100).sum().clamp(min=1)
             loss = loss + (1 - self.alpha) * ce_sum / ce_normalizer
+        with torch.no_grad():
+            logits, mask = (student_logits, completion_mask) if self.alpha > 0 else (gold_logits, labels != -100)
+            entropy_sum = (entropy_from_logits(logits.float()) * mask).sum()
         terms = torch.stack(
-            [kd_sum.detach(), completion_mask.sum().float(), ce_sum.detach(), (labels != -100).sum().float()]
+            [
+                kd_sum.detach(),
+                completion_mask.sum().float(),
+                ce_sum.detach(),
+                (labels != -100).sum().float(),
+                entropy_sum,
+            ]
         )
         return loss, terms
 
@@ -494,12 +508,22 @@ class MuDistillationTrainer(DistillationTrainer):
         if self._teacher_takes_logits_to_keep:
             kwargs["logits_to_keep"] = completion_length + 1
         self.teacher_model.eval()
-        logits = self.teacher_model(
-            input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs
-        ).logits
-        return logits[:, -completion_length - 1 : -1]
+        # Through the teacher's wrapper, as the parent does, so that FSDP / DeepSpeed ZeRO-3 gather its shards.
+        unwrapped_teacher = self.accelerator.unwrap_model(self.teacher_model)
+        outputs = self._forward_redirection(
+            self.teacher_model,
+            unwrapped_teacher,
+            unwrapped_teacher,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            use_cache=False,
+            **kwargs,
+        )
+        return outputs.logits[:, -completion_length - 1 : -1]
 
 
+# Adapted from trl.DistillationTrainer.__init__, which completes these inline: Mu loads the teacher itself (the
+# parent's own loading refuses a teacher whose vocabulary size differs from the student's).
 def _init_kwargs(args: MuDistillationConfig) -> tuple[dict, dict]:
     """`from_pretrained` arguments of the student and the teacher, completed as the parent trainer does: no device
     map under multi-GPU/DeepSpeed training (a dispatched model cannot be wrapped), the teacher's revision, the
