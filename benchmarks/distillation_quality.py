@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from mu.commands.demo import add_settings_arguments, settings_from_arguments
 from mu.demo import DemoSettings
 from mu.demo import run as demo
 from mu.modeling_mu import MuForConditionalGeneration
@@ -155,20 +156,10 @@ def write_plot(results: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = DemoSettings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
-    parser.add_argument("--teacher-steps", type=int, default=defaults.teacher_steps)
-    parser.add_argument("--student-steps", type=int, default=defaults.student_steps)
-    parser.add_argument("--train-examples", type=int, default=defaults.train_examples)
-    parser.add_argument("--eval-examples", type=int, default=defaults.eval_examples)
-    parser.add_argument(
-        "--labeled-examples",
-        type=int,
-        default=defaults.labeled_examples,
-        help="training rows whose answers the students see (the teacher sees all)",
-    )
+    add_settings_arguments(parser)
     parser.add_argument("--eval-every", type=int, default=50, help="steps between two held-out evaluations")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--output-dir", default="benchmarks/results")
@@ -182,15 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     runs = []
     for seed in args.seeds:
-        settings = DemoSettings(
-            seed=seed,
-            teacher_steps=args.teacher_steps,
-            student_steps=args.student_steps,
-            train_examples=args.train_examples,
-            labeled_examples=args.labeled_examples,
-            eval_examples=args.eval_examples,
-            output_dir=tempfile.mkdtemp(prefix=f"distillation-quality-seed{seed}-"),
-        )
+        output_dir = tempfile.mkdtemp(prefix=f"distillation-quality-seed{seed}-")
+        settings = settings_from_arguments(args, seed=seed, output_dir=output_dir)
         runs.append(run_seed(settings, args.recipes, args.eval_every))
     results = {
         "settings": {**vars(settings), "seed": None, "output_dir": None},

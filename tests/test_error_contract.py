@@ -150,7 +150,7 @@ def _cases(ws: Path) -> list[tuple[list[str], list[str]]]:
         (["push", "--model", str(ws / "publishable"), "--repo-id", "org/mu"], ["no commit was made", "unchanged"]),
         # demo
         (["demo", "--train-examples", "0"], ["--train-examples", "at least 1"]),
-        (["demo", "--labeled-examples", "7000"], ["labeled_examples (7000)", "cannot exceed train_examples (6000)"]),
+        (["demo", "--labeled-examples", "7000"], ["--labeled-examples 7000 exceeds --train-examples 6000"]),
         (["demo", "--output-dir", str(ws / "a-file")], ["--output-dir", "a-file", "is a file"]),
         # benchmark
         (["benchmark", "--new-tokens", "0"], ["--new-tokens", "at least 1"]),

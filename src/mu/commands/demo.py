@@ -3,8 +3,30 @@
 
 import argparse
 
-from ..arguments import check_output_folder, positive_int
+from ..arguments import CommandError, check_output_folder, positive_int
 from ..demo import DemoSettings
+
+# The flags of the demo's data and schedule, also those of the distillation quality benchmark.
+SETTINGS_FLAGS = ("teacher_steps", "student_steps", "train_examples", "labeled_examples", "eval_examples")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's data and schedule (`DemoSettings`) as flags, with its defaults."""
+    defaults = DemoSettings()
+    help_texts = {"labeled_examples": "training rows whose answers the students see (the teacher sees all)"}
+    for name in SETTINGS_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=positive_int, default=getattr(defaults, name), help=help_texts.get(name))
+
+
+def settings_from_arguments(args: argparse.Namespace, **fields) -> DemoSettings:
+    """`DemoSettings` from the flags of `add_settings_arguments`, and `fields`."""
+    if args.labeled_examples > args.train_examples:
+        raise CommandError(
+            f"--labeled-examples {args.labeled_examples} exceeds --train-examples {args.train_examples}: the "
+            "students' answers are a part of the training rows."
+        )
+    return DemoSettings(**{name: getattr(args, name) for name in SETTINGS_FLAGS}, **fields)
 
 
 def make_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,21 +41,13 @@ def make_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
         "exact match and F1 of the three; the distilled student is saved and reloaded with AutoModelForSeq2SeqLM.",
     )
     parser.add_argument("--output-dir", default=defaults.output_dir)
-    parser.add_argument("--teacher-steps", type=positive_int, default=defaults.teacher_steps)
-    parser.add_argument("--student-steps", type=positive_int, default=defaults.student_steps)
-    parser.add_argument("--train-examples", type=positive_int, default=defaults.train_examples)
-    parser.add_argument(
-        "--labeled-examples",
-        type=positive_int,
-        default=defaults.labeled_examples,
-        help="training rows whose answers the students see (the teacher sees all)",
-    )
-    parser.add_argument("--eval-examples", type=positive_int, default=defaults.eval_examples)
+    add_settings_arguments(parser)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_from_arguments(args, output_dir=args.output_dir, seed=args.seed)
     check_output_folder(args.output_dir, "--output-dir")
     from ..extras import require_extra
 
@@ -41,15 +55,5 @@ def run(args: argparse.Namespace) -> int:
     require_extra("eval", "mu demo")
     from ..demo.run import run_demo
 
-    run_demo(
-        DemoSettings(
-            output_dir=args.output_dir,
-            teacher_steps=args.teacher_steps,
-            student_steps=args.student_steps,
-            train_examples=args.train_examples,
-            labeled_examples=args.labeled_examples,
-            eval_examples=args.eval_examples,
-            seed=args.seed,
-        )
-    )
+    run_demo(settings)
     return 0
