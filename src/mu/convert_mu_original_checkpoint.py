@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .configuration_mu import DEFAULT_IMAGE_GRID_PINPOINTS, DEFAULT_VISION_ASPECT_RATIO, MuConfig
-from .modeling_mu import MuForConditionalGeneration
+from .modeling_mu import MuForConditionalGeneration, checkpoint_fit_error
 from .processing_mu import MuProcessor
 
 SOURCES = ("text", "vision")
@@ -268,15 +268,19 @@ def check_tensors(model: MuForConditionalGeneration, state_dict: dict[str, torch
     tied = {"model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"}
     if model.config.tie_word_embeddings:
         tied.add("lm_head.weight")
-    problems = [f"missing: {name}" for name in sorted(expected.keys() - state_dict.keys() - tied)]
-    problems += [f"unexpected: {name}" for name in sorted(state_dict.keys() - expected.keys())]
-    problems += [
-        f"shape mismatch for {name}: expected {expected[name]}, got {tuple(tensor.shape)}"
-        for name, tensor in sorted(state_dict.items())
-        if name in expected and tuple(tensor.shape) != expected[name]
-    ]
-    if problems:
-        raise ValueError("The checkpoint does not fit the Mu model built from its config:\n  " + "\n  ".join(problems))
+    error = checkpoint_fit_error(
+        "The checkpoint",
+        model,
+        missing=sorted(expected.keys() - state_dict.keys() - tied),
+        unexpected=sorted(state_dict.keys() - expected.keys()),
+        mismatched=[
+            (name, tuple(tensor.shape), expected[name])
+            for name, tensor in sorted(state_dict.items())
+            if name in expected and tuple(tensor.shape) != expected[name]
+        ],
+    )
+    if error is not None:
+        raise error
 
 
 def convert_checkpoint(

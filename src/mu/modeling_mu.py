@@ -2,7 +2,7 @@
 """PyTorch Mu: the encoder-decoder small language model of "Return of the Encoder" (arXiv 2501.16273)."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -481,23 +481,45 @@ class MuPreTrainedModel(PreTrainedModel):
                 f"Cannot read the weights of {source}: {', '.join(damaged) or 'a .safetensors file'} is damaged or "
                 f"partly written ({error}). Save or download it again."
             ) from error
-        problems = []
         missing, num_weights = sorted(loading_info["missing_keys"]), len(model.state_dict())
         holds_weights = len(missing) < num_weights or loading_info["unexpected_keys"]
-        if holds_weights and len(missing) > num_weights / 2:
-            examples = ", ".join(missing[:5])
-            problems += [f"{len(missing)} of the model's {num_weights} weights are missing from it, e.g. {examples}"]
-        if not ignore_mismatched_sizes:
-            problems += [
-                f"shape mismatch for {key}: the model expects {tuple(expected)}, the checkpoint has {tuple(found)}"
-                for key, found, expected in loading_info["mismatched_keys"]
-            ]
-        if problems:
-            raise ValueError(
-                f"The checkpoint at {source} does not fit {cls.__name__} built from its config:\n  "
-                + "\n  ".join(problems)
-            )
+        error = checkpoint_fit_error(
+            f"The checkpoint at {source}",
+            model,
+            missing=missing if holds_weights and len(missing) > num_weights / 2 else (),
+            mismatched=() if ignore_mismatched_sizes else loading_info["mismatched_keys"],
+        )
+        if error is not None:
+            raise error
         return (model, loading_info) if output_loading_info else model
+
+
+def checkpoint_fit_error(
+    checkpoint: str,
+    model: nn.Module,
+    missing: Sequence[str] = (),
+    unexpected: Sequence[str] = (),
+    mismatched: Sequence[tuple[str, tuple, tuple]] = (),
+) -> ValueError | None:
+    """The error naming what of `checkpoint` does not fit `model`, built from its config (None if nothing): tensors
+    `missing` from it, `unexpected` in it, and `mismatched` ones as `(name, checkpoint shape, model shape)`."""
+    if len(missing) > 5:
+        num_weights = len(model.state_dict())
+        problems = [
+            f"{len(missing)} of the model's {num_weights} weights are missing from it, e.g. {', '.join(missing[:5])}"
+        ]
+    else:
+        problems = [f"missing: {name}" for name in missing]
+    problems += [f"unexpected: {name}" for name in unexpected]
+    problems += [
+        f"shape mismatch for {name}: the model expects {tuple(expected)}, the checkpoint has {tuple(found)}"
+        for name, found, expected in mismatched
+    ]
+    if not problems:
+        return None
+    return ValueError(
+        f"{checkpoint} does not fit {type(model).__name__} built from its config:\n  " + "\n  ".join(problems)
+    )
 
 
 def _opens(safetensors_file: Path) -> bool:
