@@ -10,6 +10,7 @@ from transformers import PreTrainedTokenizerFast
 
 from mu.cli import main
 from mu.evaluation import runner
+from mu.evaluation.generation import left_padding
 from mu.evaluation.judge import judge_scores
 from mu.evaluation.tasks import get_task, read_task_file, split_sentences
 from mu.synthetic_data.tokenizer import train_tokenizer
@@ -192,3 +193,13 @@ def test_judge_score_is_the_probability_of_yes_against_no():
     words = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<unk>", eos_token="</s>")
     with pytest.raises(ValueError, match="does not tell 'Yes' from 'No' by their first token"):
         judge_scores(qwen3_teacher(len(words)), words, prompts, references, predictions)
+
+
+def test_left_padding_lasts_for_the_block_only_even_when_it_fails():
+    tokenizer = qa_tokenizer()
+    tokenizer.padding_side, tokenizer.pad_token = "right", None
+    with pytest.raises(RuntimeError, match="inside"):
+        with left_padding(tokenizer):
+            assert tokenizer.padding_side == "left" and tokenizer.pad_token == tokenizer.eos_token
+            raise RuntimeError("inside")
+    assert tokenizer.padding_side == "right" and tokenizer.pad_token is None

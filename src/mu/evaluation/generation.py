@@ -1,9 +1,25 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Batched greedy generation for evaluation."""
+"""Batched greedy generation for evaluation, and the left padding it and the judge batch with."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@contextmanager
+def left_padding(tokenizer: PreTrainedTokenizerBase) -> Iterator[PreTrainedTokenizerBase]:
+    """`tokenizer` pads on the left, with EOS standing in for a missing pad token, until the block ends."""
+    padding_side, pad_token = tokenizer.padding_side, tokenizer.pad_token
+    tokenizer.padding_side = "left"
+    if pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        yield tokenizer
+    finally:
+        tokenizer.padding_side, tokenizer.pad_token = padding_side, pad_token
 
 
 @torch.no_grad()
@@ -19,18 +35,12 @@ def generate_answers(
     whitespace. Works for encoder-decoder models (whose `generate()` returns only the answer) and decoder-only ones
     (whose prompt tokens are cut off)."""
     model.eval()
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    pad_token = tokenizer.pad_token
-    if pad_token is None:  # batches need a pad token; EOS is the usual stand-in
-        tokenizer.pad_token = tokenizer.eos_token
     answers = []
-    try:
+    with left_padding(tokenizer):
         for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
             inputs = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True).to(model.device)
             output_ids = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
             if not model.config.is_encoder_decoder:
                 output_ids = output_ids[:, inputs["input_ids"].shape[1] :]
             answers += [text.strip() for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
-    finally:
-        tokenizer.padding_side, tokenizer.pad_token = padding_side, pad_token
     return answers

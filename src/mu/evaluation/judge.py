@@ -11,6 +11,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .generation import left_padding
+
 JUDGE_PROMPT = (
     "You are grading the answer of a model. Reply Yes if the candidate answer says the same as the reference "
     "answer for this task, and No otherwise.\n"
@@ -50,12 +52,8 @@ def judge_scores(
     ]
     takes_position_ids = "position_ids" in inspect.signature(judge.forward).parameters
     judge.eval()
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    pad_token = tokenizer.pad_token
-    if pad_token is None:  # batches need a pad token; EOS is the usual stand-in
-        tokenizer.pad_token = tokenizer.eos_token
     scores = []
-    try:
+    with left_padding(tokenizer):
         for start in tqdm(range(0, len(texts), batch_size), desc="judging", leave=False):
             inputs = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(judge.device)
             if takes_position_ids:  # positions from the first real token, whatever the left padding
@@ -63,6 +61,4 @@ def judge_scores(
             probabilities = judge(**inputs, logits_to_keep=1).logits[:, -1].float().softmax(-1)
             p_yes, p_no = probabilities[:, yes].sum(-1), probabilities[:, no].sum(-1)
             scores += (p_yes / (p_yes + p_no).clamp(min=1e-12)).tolist()
-    finally:
-        tokenizer.padding_side, tokenizer.pad_token = padding_side, pad_token
     return scores
