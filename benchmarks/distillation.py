@@ -1,5 +1,6 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""
+"""Training speed of MuDistillationTrainer against the reference recipe's loop, re-created.
+
 Distillation benchmark: training steps per second of [`MuDistillationTrainer`] against the reference recipe's
 on-policy distillation loop (microsoft/encoder-decoder-slm), re-created with the same Hugging Face models.
 

@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Distillation quality benchmark: held-out exact match of the `mu demo` student trained on the labels only and
+"""Distillation quality over seeds: held-out exact match of the demo's student per recipe.
+
+Distillation quality benchmark: held-out exact match of the `mu demo` student trained on the labels only and
 with distillation recipes, over several seeds, at equal steps, each seed with its own data, tokenizer and teacher.
 Writes JSON, a markdown table (mean, min and max over seeds, wall-clock) and a PNG of exact match over the steps.
 

@@ -1,5 +1,6 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""
+"""ONNX Runtime (float32, int8) against PyTorch float32 for the 330M Mu on the CPU.
+
 ONNX Runtime against PyTorch on the CPU, in one run: the 330M Mu (seeded random weights) exported to ONNX float32
 and int8. Measures first-token latency and decode tokens/s of PyTorch float32 `generate()`, ONNX Runtime float32
 and ONNX Runtime int8 (repetitions interleaved, medians, the same thread count everywhere), checks that greedy ONNX

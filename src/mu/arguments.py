@@ -1,7 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Checks of the `mu` command line's values, made before any model is loaded: argparse types for numbers, the rule
-that tells a mistyped local folder from a Hub id, the device, and output paths. They raise [`CommandError`], which
-`mu` prints as `mu <command>: <message>`."""
+"""Checks of the `mu` command line's values, made before any model is loaded.
+
+Argparse types for numbers, the rule that tells a mistyped local folder from a Hub id, the device, and output paths.
+They raise [`CommandError`], which `mu` prints as `mu <command>: <message>`."""
 
 import argparse
 import os

@@ -1,7 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""
-Converts checkpoints of the reference Mu code (github.com/microsoft/encoder-decoder-slm) into Hugging Face folders:
-`config.json`, `model.safetensors`, `generation_config.json`, the tokenizer and a model card.
+"""Converts checkpoints of the reference Mu code into Hugging Face folders.
+
+The reference is github.com/microsoft/encoder-decoder-slm; a folder holds `config.json`, `model.safetensors`,
+`generation_config.json`, the tokenizer and a model card.
 
 - text: a `model.pt` written by the reference's `save_checkpoint`, `{"model_state_dict", "model_config"}`;
 - vision: a folder with `config.json` (`model_type: llava_mu`) and `pytorch_model.bin`. Its language model maps

@@ -1,7 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The `README.md` model card of every folder the project writes (converted, distilled, demo models), built with
-`huggingface_hub.ModelCard`: Hub metadata, an architecture table, usage with the Auto classes, how the model was
-trained, its evaluation results and its limits."""
+"""The `README.md` model card of every folder the project writes.
+
+Converted, distilled and demo models alike, built with `huggingface_hub.ModelCard`: Hub metadata, an architecture
+table, usage with the Auto classes, how the model was trained, its evaluation results and its limits."""
 
 from pathlib import Path
 

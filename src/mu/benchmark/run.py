@@ -1,5 +1,6 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""
+"""The generation benchmark behind `mu benchmark`.
+
 Generation benchmark: Mu against its decoder-only twin, itself without a KV cache, and transformers' T5 and Qwen3
 at the same size, over input lengths, with the machine's roof measured in the same run.
 

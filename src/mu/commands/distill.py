@@ -1,7 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""`mu distill`: a decoder-only teacher distilled into an encoder-decoder student. Every field of
-[`MuDistillationConfig`] (hence of `TrainingArguments`) is a flag, parsed by `HfArgumentParser` when the command runs,
-so that the other commands need no `train` extra."""
+"""`mu distill`: a decoder-only teacher distilled into an encoder-decoder student.
+
+Every field of [`MuDistillationConfig`] (hence of `TrainingArguments`) is a flag, parsed by `HfArgumentParser` when
+the command runs, so that the other commands need no `train` extra."""
 
 import argparse
 

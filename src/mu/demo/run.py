@@ -1,9 +1,11 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""`mu demo`: the paper's story on the CPU in a few minutes. Fine-tune a small decoder-only teacher on synthetic
-extractive QA (TRL `SFTTrainer`), distil it into a smaller Mu (`MuDistillationTrainer`: the teacher's soft labels on
-the answers the student has and on the teacher's own answers to the other prompts), train the same Mu with
-cross-entropy only on its answers for the same steps (`Seq2SeqTrainer`), and compare held-out exact match and F1.
-The distilled student is saved as safetensors and reloaded through `AutoModelForSeq2SeqLM`."""
+"""`mu demo`: the paper's story on the CPU in a few minutes.
+
+Fine-tune a small decoder-only teacher on synthetic extractive QA (TRL `SFTTrainer`), distil it into a smaller Mu
+(`MuDistillationTrainer`: the teacher's soft labels on the answers the student has and on the teacher's own answers
+to the other prompts), train the same Mu with cross-entropy only on its answers for the same steps
+(`Seq2SeqTrainer`), and compare held-out exact match and F1. The distilled student is saved as safetensors and
+reloaded through `AutoModelForSeq2SeqLM`."""
 
 import copy
 from pathlib import Path

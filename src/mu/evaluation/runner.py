@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""`mu evaluate`: generate answers for a task's file with a saved model, score them, and write predictions and
+"""The job behind `mu evaluate`: answers for a task's file, their scores, and the files written.
+
+`mu evaluate`: generate answers for a task's file with a saved model, score them, and write predictions and
 metrics."""
 
 import json

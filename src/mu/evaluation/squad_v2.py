@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""SQuAD v2 answer scoring, with the official normalisation: lower-case, no punctuation, no articles (a, an, the),
+"""SQuAD v2 answer scoring with the official normalisation.
+
+SQuAD v2 answer scoring, with the official normalisation: lower-case, no punctuation, no articles (a, an, the),
 collapsed whitespace. An empty string means "no answer"; a prediction scores the best over the gold answers."""
 
 import collections

@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The paper's evaluation tasks on local files: SQuAD v2 (official JSON layout), XSum (JSONL `document`/`summary`)
+"""The paper's evaluation tasks on local files: SQuAD v2, XSum, CodeXGLUE code-to-text.
+
+The paper's evaluation tasks on local files: SQuAD v2 (official JSON layout), XSum (JSONL `document`/`summary`)
 and CodeXGLUE code-to-text (JSONL `code`/`docstring`). Each task reads its file with `datasets`, builds the prompts,
 and scores predictions with its own metric plus ROUGE-Lsum, the score the paper's table uses for every task."""
 

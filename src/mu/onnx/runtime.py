@@ -1,6 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Generation with ONNX Runtime from a folder written by `export_onnx`: the encoder graph once, then the decoder
-graph once per new token with its growing self-attention cache."""
+"""Generation with ONNX Runtime from a folder written by `export_onnx`.
+
+The encoder graph once, then the decoder graph once per new token with its growing self-attention cache."""
 
 import copy
 from pathlib import Path

@@ -1,6 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""A deterministic SQuAD-2-style extractive QA set: short biographies of invented people, questions whose answer
-is a span of the context, and unanswerable questions about facts the context does not state."""
+"""A deterministic SQuAD-2-style extractive QA set.
+
+Short biographies of invented people, questions whose answer is a span of the context, and unanswerable questions
+about facts the context does not state."""
 
 import random
 

@@ -1,6 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""A byte-level BPE tokenizer trained with the `tokenizers` library, laid out like Mu's: `<unk>` (id 0) doubles as
-padding, `<s>` (id 1) starts the decoder, `</s>` (id 2) ends a sequence."""
+"""A byte-level BPE tokenizer trained with the `tokenizers` library, laid out like Mu's.
+
+`<unk>` (id 0) doubles as padding, `<s>` (id 1) starts the decoder, `</s>` (id 2) ends a sequence."""
 
 from collections.abc import Iterable
 

@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Prompt-completion datasets (TRL's standard, non-conversational format) for distillation: loading from local
+"""Prompt-completion datasets (TRL's standard format) for distillation.
+
+Prompt-completion datasets (TRL's standard, non-conversational format) for distillation: loading from local
 JSONL/Parquet files and checking every row before any training starts."""
 
 from pathlib import Path

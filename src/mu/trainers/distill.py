@@ -1,6 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The job behind `mu distill`: its arguments beside [`MuDistillationConfig`], the student and its tokenizer loaded
-from a folder or a config, the data files, the newest complete checkpoint, and the run."""
+"""The job behind `mu distill`.
+
+Its arguments beside [`MuDistillationConfig`], the student and its tokenizer loaded from a folder or a config, the
+data files, the newest complete checkpoint, and the run."""
 
 import json
 import zipfile

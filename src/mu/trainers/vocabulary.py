@@ -1,6 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The shared-vocabulary check of same-tokenizer distillation: the teacher scores the student's token ids, so both
-tokenizers must mean the same thing by every id the two models share."""
+"""The shared-vocabulary check of same-tokenizer distillation.
+
+The teacher scores the student's token ids, so both tokenizers must mean the same thing by every id the two models
+share."""
 
 from collections.abc import Iterable
 

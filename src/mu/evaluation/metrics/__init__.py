@@ -1,6 +1,8 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""`evaluate` metric modules bundled with Mu, loadable offline. Each takes the inputs and returns the keys of the Hub
-metric of the same name: `load_metric("rouge")` stands in for `evaluate.load("rouge")`."""
+"""`evaluate` metric modules bundled with Mu, loadable offline.
+
+Each takes the inputs and returns the keys of the Hub metric of the same name: `load_metric("rouge")` stands in for
+`evaluate.load("rouge")`."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING

@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Corpus BLEU (n-gram precisions up to `max_order`, optional add-one smoothing, brevity penalty against the shortest
+"""Corpus BLEU, as an `evaluate` metric module.
+
+Corpus BLEU (n-gram precisions up to `max_order`, optional add-one smoothing, brevity penalty against the shortest
 reference). Mirrors the inputs and outputs of the Hub `bleu` metric, so code written for `evaluate.load("bleu")` runs
 offline."""
 

@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""Exact-match rate of predictions against references, with optional normalisations. Mirrors the inputs and outputs
+"""Exact match of predictions against references, as an `evaluate` metric module.
+
+Exact-match rate of predictions against references, with optional normalisations. Mirrors the inputs and outputs
 of the Hub `exact_match` metric, so code written for `evaluate.load("exact_match")` runs offline."""
 
 import re

@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""ROUGE-N / ROUGE-L / ROUGE-Lsum F-measures computed with the `rouge_score` package. Mirrors the inputs and outputs of
+"""ROUGE-N / ROUGE-L / ROUGE-Lsum, as an `evaluate` metric module.
+
+ROUGE-N / ROUGE-L / ROUGE-Lsum F-measures computed with the `rouge_score` package. Mirrors the inputs and outputs of
 the Hub `rouge` metric, so code written for `evaluate.load("rouge")` runs offline."""
 
 from collections.abc import Callable

@@ -1,5 +1,7 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""SQuAD v2 exact match and F1 (in percent) with no-answer thresholding and the best-threshold search. Mirrors the
+"""SQuAD v2 exact match and F1 with no-answer thresholds, as an `evaluate` metric module.
+
+SQuAD v2 exact match and F1 (in percent) with no-answer thresholding and the best-threshold search. Mirrors the
 inputs and outputs of the Hub `squad_v2` metric, so code written for `evaluate.load("squad_v2")` runs offline."""
 
 import datasets
