@@ -337,15 +337,18 @@ def _reference_loss(
 ) -> torch.Tensor:
     """The reference's loss: a KL(teacher || student) averaged over every decoder position of the fixed-length
     sample, padding included, plus the cross-entropy of a second student pass on the ground truth."""
-    pad_token_id = student.config.pad_token_id
+
+    def decoder_logits(decoder_input_ids: torch.Tensor) -> torch.Tensor:  # the encoder runs again on each pass
+        return student(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=(decoder_input_ids != student.config.pad_token_id).long(),
+            use_cache=False,
+        ).logits
+
     sample_inputs = batch["sample_decoder_input_ids"]
-    student_logits = student(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        decoder_input_ids=sample_inputs,
-        decoder_attention_mask=(sample_inputs != pad_token_id).long(),
-        use_cache=False,
-    ).logits
+    student_logits = decoder_logits(sample_inputs)
     with torch.no_grad():
         teacher_logits = teacher(
             input_ids=batch["teacher_input_ids"], attention_mask=batch["teacher_attention_mask"], use_cache=False
@@ -358,14 +361,7 @@ def _reference_loss(
         reduction="batchmean",
         log_target=True,
     )
-    decoder_inputs = batch["decoder_input_ids"]
-    gold_logits = student(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        decoder_input_ids=decoder_inputs,
-        decoder_attention_mask=(decoder_inputs != pad_token_id).long(),
-        use_cache=False,
-    ).logits
+    gold_logits = decoder_logits(batch["decoder_input_ids"])
     ce_loss = F.cross_entropy(gold_logits.flatten(0, 1), batch["labels"].flatten())
     return alpha * kd_loss + (1 - alpha) * ce_loss
 
