@@ -1191,8 +1191,8 @@ class MuDecoderOnlyModel(MuPreTrainedModel):
             self.config,
             inputs_embeds,
             attention_mask,
-            cache,
-            position_ids=position_ids,  # positional: see `CACHE_FIELD`
+            cache,  # positional: named by `CACHE_FIELD`
+            position_ids=position_ids,
         )
         position_embeddings = self.rotary_emb(
             inputs_embeds, position_ids, causal_sequence_lengths(self.config, inputs_embeds, past_seen_tokens)
