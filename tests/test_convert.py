@@ -1,5 +1,6 @@
 import json
 import pickle
+import random
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +299,13 @@ def test_a_tokenizer_larger_than_the_vocabulary_is_refused(tmp_path):
     with pytest.raises(ValueError, match="has 123 tokens, more than the checkpoint's vocabulary \\(96\\)"):
         convert("text", tmp_path / "model.pt", tmp_path / "tokenizer", tmp_path / "converted")
     assert not (tmp_path / "converted").exists()
+
+
+def test_any_damaged_checkpoint_is_named_as_unreadable(tmp_path):
+    # Random bytes make the unpickler fail in many ways (IndexError, KeyError, UnpicklingError, ...): each one is
+    # reported the same way, never as a traceback of the unpickler.
+    path = tmp_path / "damaged.pt"
+    for seed in range(64):
+        path.write_bytes(random.Random(seed).randbytes(4096))
+        with pytest.raises(ValueError, match="damaged.pt is not a readable PyTorch checkpoint"):
+            convert_checkpoint("text", path)

@@ -3,6 +3,7 @@
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -51,7 +52,7 @@ def ws(tmp_path_factory) -> Path:
 
     PIL.Image.new("RGB", (8, 8), "red").save(root / "red.png")
     (root / "broken.png").write_bytes((root / "red.png").read_bytes()[:40])
-    (root / "random.pt").write_bytes(os.urandom(4096))
+    (root / "random.pt").write_bytes(random.Random(0).randbytes(4096))
     torch.save({"weights": {}}, root / "other.pt")
     return root
 

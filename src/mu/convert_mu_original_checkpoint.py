@@ -85,8 +85,9 @@ def _safe_load(path: Path) -> object:
             f"(torch.load(weights_only=True)). Re-save it with plain tensors and dicts. Detail: "
             f"{str(error).splitlines()[0]}"
         ) from error
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {str(error).splitlines()[0]}") from error
+    except Exception as error:  # on damaged bytes the unpickler fails with any error type (IndexError, KeyError...)
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {detail}") from error
 
 
 def load_text_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
