@@ -7,9 +7,9 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 # Versions to install: the lock (what CI's main leg tests), or constraints/oldest.txt (`make test-oldest`).
 CONSTRAINTS ?= constraints/lock.txt
-EXTRAS := train,vision,eval,onnx,dev
+EXTRAS := train,vision,eval,onnx,ctranslate2,dev
 # The libraries whose versions the project's policy bounds (pyproject.toml); shown before each test run.
-POLICED := transformers trl peft accelerate datasets evaluate huggingface_hub onnx onnxruntime onnxscript
+POLICED := transformers trl peft accelerate datasets evaluate huggingface_hub onnx onnxruntime onnxscript ctranslate2
 PYTEST := HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 $(BIN)/python -m pytest -q
 
 .PHONY: install demo versions test test-all test-oldest test-latest lock lint clean

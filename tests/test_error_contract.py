@@ -73,6 +73,7 @@ def _cases(ws: Path) -> list[tuple[list[str], list[str]]]:
     evaluate += ["--output", str(ws / "out-evaluate")]
     convert = ["convert", str(ws / "random.pt"), "--source", "text", "--tokenizer", mu, "--output", str(ws / "conv")]
     export = ["export-onnx", "--model", mu, "--output", str(ws / "out-onnx")]
+    ct2 = ["export-ctranslate2", "--model", mu, "--output", str(ws / "out-ct2")]
     return [
         ([], ["required: COMMAND"]),
         (["translate"], ["invalid choice: 'translate'"]),
@@ -167,6 +168,10 @@ def _cases(ws: Path) -> list[tuple[list[str], list[str]]]:
         ([*export, "--quantize", "int4"], ["--quantize int4", "int8"]),
         ([export[0], "--model", "./mu-dmeo", *export[3:]], ["--model ./mu-dmeo", "no such file or folder"]),
         ([*export[:-1], str(ws / "a-file")], ["--output", "is a file"]),
+        # export-ctranslate2
+        ([*ct2, "--quantization", "int4"], ["quantization 'int4'", "int8"]),
+        ([ct2[0], "--model", "./mu-dmeo", *ct2[3:]], ["--model ./mu-dmeo", "no such file or folder"]),
+        ([*ct2[:-1], str(ws / "publishable")], ["publishable is not empty", "new or empty folder"]),
     ]
 
 

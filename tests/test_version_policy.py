@@ -21,6 +21,7 @@ POLICED = (
     "onnx",
     "onnxruntime",
     "onnxscript",
+    "ctranslate2",
 )
 
 

@@ -1,5 +1,6 @@
 # Copyright 2026 The Mu authors. Licensed under the MIT License.
-"""The `mu` command line: `mu generate | distill | evaluate | push | demo | benchmark | convert | export-onnx`."""
+"""The `mu` command line: `mu generate | distill | evaluate | push | demo | benchmark | convert | export-onnx |
+export-ctranslate2`."""
 
 import argparse
 import sys
@@ -8,11 +9,11 @@ from collections.abc import Sequence
 from safetensors import SafetensorError
 
 from .arguments import CommandError
-from .commands import benchmark, convert, demo, distill, evaluate, export_onnx, generate, push
+from .commands import benchmark, convert, demo, distill, evaluate, export_ctranslate2, export_onnx, generate, push
 from .extras import MissingExtraError
 
 # Each command module builds its parser with `make_parser(subparsers)` and runs it with `run(args) -> int`.
-COMMANDS = (generate, distill, evaluate, push, demo, benchmark, convert, export_onnx)
+COMMANDS = (generate, distill, evaluate, push, demo, benchmark, convert, export_onnx, export_ctranslate2)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ EXTRA_MODULES = {
     "vision": ("PIL",),
     "eval": ("datasets", "evaluate", "rouge_score", "sacrebleu"),
     "onnx": ("onnx", "onnxruntime", "onnxscript"),
+    "ctranslate2": ("ctranslate2",),
 }
 
 
