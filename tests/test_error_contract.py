@@ -198,7 +198,7 @@ def test_every_bad_input_gets_one_message_and_no_traceback(ws, tmp_path):
         problems = [
             f"exit {result['returncode']}" if result["returncode"] != expected_code else "",
             "traceback" if "Traceback" in stderr else "",
-            "the last line is not `mu <command>: ...`" if not re.match(r"mu( [a-z-]+)?: ", last_line) else "",
+            "the last line is not `mu <command>: ...`" if not re.match(r"mu( [a-z0-9-]+)?: ", last_line) else "",
             *(f"no {word!r}" for word in words if word not in stderr),
         ]
         if any(problems):
