@@ -110,3 +110,48 @@ def test_the_command_writes_an_int8_model_with_the_tokenizer(converted, tmp_path
     assert sizes["int8"] < 0.5 * sizes["float32"]
     int8 = ctranslate2.Translator(str(tmp_path / "int8"), device="cpu", compute_type="int8")
     assert all(len(tokens) == NEW_TOKENS for tokens in _ctranslate2_greedy(int8, tokenizer, _prompts(tokenizer)[:4]))
+
+
+@pytest.fixture(scope="module")
+def folders(converted, tmp_path_factory):
+    """The tiny Mu's folder and its float32 CTranslate2 folder, as the commands write them."""
+    model, tokenizer, _ = converted
+    root = tmp_path_factory.mktemp("generate")
+    model.save_pretrained(root / "mu")
+    tokenizer.save_pretrained(root / "mu")
+    assert main(["export-ctranslate2", "--model", str(root / "mu"), "--output", str(root / "ct2")]) == 0
+    return root / "mu", root / "ct2"
+
+
+def _generate(capsys, folder, *flags) -> list[str]:
+    capsys.readouterr()
+    assert main(["generate", "--model", str(folder), "Who keeps a ferret?", "--max-new-tokens", "10", *flags]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_mu_generate_with_ctranslate2_answers_as_pytorch_greedy_and_streams_the_same(folders, capsys):
+    pytorch, ct2 = folders
+    expected = _generate(capsys, pytorch, "--context", "Ana Lo keeps a ferret.")
+    assert _generate(capsys, ct2, "--backend", "ctranslate2", "--context", "Ana Lo keeps a ferret.") == expected
+    streamed = _generate(capsys, ct2, "--backend", "ctranslate2", "--context", "Ana Lo keeps a ferret.", "--stream")
+    assert [line.strip() for line in streamed if line.strip()] == expected
+
+
+def test_mu_generate_with_ctranslate2_samples_reproducibly_and_returns_beams(folders, capsys):
+    _, ct2 = folders
+    sample = ["--backend", "ctranslate2", "--do-sample", "--temperature", "1.5", "--top-k", "0"]
+    draws = [_generate(capsys, ct2, *sample, "--seed", str(seed)) for seed in (0, 0, 1, 2, 3)]
+    assert draws[0] == draws[1] and len({tuple(draw) for draw in draws}) > 1
+    beams = _generate(capsys, ct2, "--backend", "ctranslate2", "--num-beams", "3", "--num-return-sequences", "2")
+    assert len(beams) == 2
+
+
+def test_mu_generate_with_ctranslate2_refuses_what_the_engine_cannot_do(folders, capsys):
+    _, ct2 = folders
+    for flags, named in (
+        (["--dtype", "float16"], "--dtype"),
+        (["--device", "mps"], "--device"),
+        (["--do-sample", "--num-return-sequences", "2"], "--num-return-sequences with --do-sample"),
+    ):
+        assert main(["generate", "--model", str(ct2), "hi", "--backend", "ctranslate2", *flags]) == 1
+        assert f"does not support {named}" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 """`mu generate`: an answer from a saved Mu folder, with PyTorch or its ONNX export; a question about an image."""
 
 import argparse
+from pathlib import Path
 
 from ..arguments import (
     DTYPES,
@@ -47,8 +48,9 @@ def make_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
     parser.add_argument(
         "--backend",
         default="pytorch",
-        choices=("pytorch", "onnx"),
-        help="onnx: run a folder written by `mu export-onnx` with ONNX Runtime (greedy or sampling, CPU)",
+        choices=("pytorch", "onnx", "ctranslate2"),
+        help="onnx: a folder written by `mu export-onnx`, run with ONNX Runtime (greedy or sampling, CPU); "
+        "ctranslate2: a folder written by `mu export-ctranslate2` (greedy, sampling or beams; CPU or CUDA)",
     )
     return parser
 
@@ -85,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         set_seed(args.seed)
     if args.backend == "onnx":
         return _generate_with_onnx(args)
+    if args.backend == "ctranslate2":
+        return _generate_with_ctranslate2(args)
     image = _open_image_argument(args.image) if args.image is not None else None
     config = AutoConfig.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
     if config.model_type != "mu":
@@ -153,6 +157,63 @@ def _generate_with_onnx(args: argparse.Namespace) -> int:
     )
     if not args.stream:
         print(tokenizer.decode(output_ids[0], skip_special_tokens=True).strip())
+    return 0
+
+
+def _generate_with_ctranslate2(args: argparse.Namespace) -> int:
+    from ..extras import require_extra
+
+    require_extra("ctranslate2", "mu generate --backend ctranslate2")
+    import ctranslate2
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, TextStreamer
+
+    from ..prompts import format_qa_prompt
+
+    device, _, index = args.device.partition(":")
+    unsupported = {
+        "--image": args.image is not None,
+        "--device": device not in ("cpu", "cuda") or not (index == "" or index.isdigit()),
+        "--dtype": args.dtype != "auto",
+        "--trust-remote-code": args.trust_remote_code,
+        "--num-return-sequences with --do-sample": args.do_sample and args.num_return_sequences > 1,
+    }
+    if any(unsupported.values()):
+        flags = ", ".join(flag for flag, used in unsupported.items() if used)
+        raise CommandError(
+            f"the ctranslate2 backend (text, cpu or cuda[:N], the exported precision) does not support {flags}."
+        )
+    if args.seed is not None:
+        ctranslate2.set_random_seed(args.seed)
+    translator = ctranslate2.Translator(args.model, device=device, device_index=int(index or 0))
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
+    source = tokenizer.convert_ids_to_tokens(tokenizer(text).input_ids)
+    # the flags, else the folder's generation config (copied by `mu export-ctranslate2`), as `generate()` reads them
+    saved = Path(args.model) / "generation_config.json"
+    defaults = GenerationConfig.from_pretrained(args.model) if saved.is_file() else GenerationConfig()
+    top_k = args.top_k if args.top_k is not None else defaults.top_k
+    options = {
+        "max_input_length": 0,  # CTranslate2 would cut longer inputs at 1024 tokens
+        "max_decoding_length": args.max_new_tokens,
+        "repetition_penalty": args.repetition_penalty or defaults.repetition_penalty or 1.0,
+        # top-k 0 (or none) samples from the whole vocabulary, in transformers as in CTranslate2
+        "sampling_topk": (top_k or 0) if args.do_sample else 1,
+        "sampling_topp": args.top_p or defaults.top_p or 1.0,
+        "sampling_temperature": args.temperature or defaults.temperature or 1.0,
+    }
+    if args.stream:
+        streamer = TextStreamer(tokenizer, skip_special_tokens=True)
+        for step in translator.generate_tokens(source, **options):
+            streamer.put(torch.tensor([step.token_id]))
+        streamer.end()
+        return 0
+    beams = 1 if args.do_sample else args.num_beams
+    (result,) = translator.translate_batch(
+        [source], beam_size=beams, num_hypotheses=args.num_return_sequences, **options
+    )
+    for tokens in result.hypotheses:
+        print(tokenizer.convert_tokens_to_string(tokens).strip())
     return 0
 
 
