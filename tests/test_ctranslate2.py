@@ -1,9 +1,12 @@
 """Mu on CTranslate2: the converted model's float32 greedy tokens are PyTorch's, alone and in padded batches, on
 prompts of 8 to 1024 tokens; what cannot be converted is refused with the reason."""
 
+import shutil
+
 import ctranslate2
 import pytest
 import torch
+from transformers import GenerationConfig
 
 from mu.cli import main
 from mu.engines.ctranslate2 import export_ctranslate2
@@ -155,3 +158,22 @@ def test_mu_generate_with_ctranslate2_refuses_what_the_engine_cannot_do(folders,
     ):
         assert main(["generate", "--model", str(ct2), "hi", "--backend", "ctranslate2", *flags]) == 1
         assert f"does not support {named}" in capsys.readouterr().err
+
+
+def test_mu_generate_with_ctranslate2_takes_defaults_from_the_folders_generation_config(
+    converted, folders, capsys, tmp_path
+):
+    # A repetition penalty in the saved generation config changes the greedy answer of both backends alike.
+    model, _, _ = converted
+    pytorch, ct2 = folders
+    plain = _generate(capsys, ct2, "--backend", "ctranslate2")
+    answers = {}
+    for name, folder in (("pytorch", pytorch), ("ctranslate2", ct2)):
+        copy = tmp_path / name
+        shutil.copytree(folder, copy)
+        ids = {key: getattr(model.config, key) for key in ("bos_token_id", "eos_token_id", "pad_token_id")}
+        config = GenerationConfig(**ids, decoder_start_token_id=model.config.decoder_start_token_id)
+        config.repetition_penalty = 20.0
+        config.save_pretrained(copy)
+        answers[name] = _generate(capsys, copy, "--backend", name)
+    assert answers["ctranslate2"] == answers["pytorch"] != plain

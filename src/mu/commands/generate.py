@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
         text = format_qa_prompt(args.prompt, args.context) if args.context is not None else args.prompt
         inputs = tokenizer(text, return_tensors="pt").to(args.device)
-    sampling = {name: getattr(args, name) for name in SAMPLING_FLAGS if getattr(args, name) is not None}
+    # flags left unset keep the folder's generation config (generate() would take an explicit None over it)
+    optional = {name: getattr(args, name) for name in (*SAMPLING_FLAGS, "repetition_penalty")}
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True) if args.stream else None
     output_ids = model.generate(
         **inputs,
@@ -113,9 +114,8 @@ def run(args: argparse.Namespace) -> int:
         do_sample=args.do_sample,
         num_beams=args.num_beams,
         num_return_sequences=args.num_return_sequences,
-        repetition_penalty=args.repetition_penalty,
         streamer=streamer,
-        **sampling,
+        **{name: value for name, value in optional.items() if value is not None},
     )
     if not args.stream:
         for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True):
