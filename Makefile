@@ -60,4 +60,4 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks examples
 
 clean:
-	rm -rf .venv .venv-oldest .venv-latest .venv-lock build dist src/*.egg-info .pytest_cache mu-demo
+	rm -rf .venv .venv-oldest .venv-latest .venv-lock build dist src/*.egg-info .pytest_cache mu-demo mu-benchmark

@@ -20,7 +20,6 @@ alike) and times the steps after a few warm-up steps; the medians over repetitio
 sampling completions and the number of decoding steps (`generate()` iterations) behind it.
 """
 
-import argparse
 import datetime
 import statistics
 import sys
@@ -28,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -39,6 +38,7 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from transformers import (
+    HfArgumentParser,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     PrinterCallback,
@@ -81,22 +81,27 @@ TEACHER_SIZES = {
 
 @dataclass
 class DistillationBenchmarkSettings:
-    size: str = "tiny"
-    steps: int = 10
-    warmup_steps: int = 2
-    repeats: int = 5
+    size: str = field(default="tiny", metadata={"help": "student and teacher", "choices": list(STUDENT_SIZES)})
+    steps: int = field(default=10, metadata={"help": "timed training steps per run"})
+    warmup_steps: int = field(default=2, metadata={"help": "untimed steps first"})
+    repeats: int = field(default=5, metadata={"help": "runs per method (median)"})
     batch_size: int = 8
     max_completion_length: int = 64
-    encoder_length: int | None = None
+    encoder_length: int | None = field(
+        default=None, metadata={"help": "the reference's fixed prompt length (None: the longest prompt of the data)"}
+    )
     temperature: float = 0.9
     top_k: int = 128
-    alpha: float = 0.9
+    alpha: float = field(default=0.9, metadata={"help": "weight of the distillation term"})
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    vocab_size: int = 512
-    num_examples: int = 256
-    threads: int = 1
+    vocab_size: int = field(default=512, metadata={"help": "of the trained tokenizer"})
+    num_examples: int = field(default=256, metadata={"help": "synthetic QA rows"})
+    threads: int = field(
+        default=1,
+        metadata={"help": "CPU threads (tiny models gain little from more; a spare core keeps the timings steady)"},
+    )
     seed: int = 0
     output_dir: str = "benchmarks/results"
 
@@ -587,62 +592,13 @@ def write_plot(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def add_distillation_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = DistillationBenchmarkSettings()
-    parser.add_argument("--size", choices=list(STUDENT_SIZES), default=defaults.size, help="student and teacher")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="timed training steps per run")
-    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help="untimed steps first")
-    parser.add_argument("--repeats", type=int, default=defaults.repeats, help="runs per method (median)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--max-completion-length", type=int, default=defaults.max_completion_length)
-    parser.add_argument(
-        "--encoder-length",
-        type=int,
-        default=defaults.encoder_length,
-        help="the reference's fixed prompt length (default: the longest prompt of the data)",
-    )
-    parser.add_argument("--temperature", type=float, default=defaults.temperature)
-    parser.add_argument("--top-k", type=int, default=defaults.top_k)
-    parser.add_argument("--alpha", type=float, default=defaults.alpha, help="weight of the distillation term")
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--vocab-size", type=int, default=defaults.vocab_size, help="of the trained tokenizer")
-    parser.add_argument("--num-examples", type=int, default=defaults.num_examples, help="synthetic QA rows")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=defaults.threads,
-        help="CPU threads (default: 1; tiny models gain little from more, and a spare core keeps the timings steady)",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--output-dir", default=defaults.output_dir)
-
-
-def settings_from_arguments(args: argparse.Namespace) -> DistillationBenchmarkSettings:
-    return DistillationBenchmarkSettings(
-        size=args.size,
-        steps=args.steps,
-        warmup_steps=args.warmup_steps,
-        repeats=args.repeats,
-        batch_size=args.batch_size,
-        max_completion_length=args.max_completion_length,
-        encoder_length=args.encoder_length,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        alpha=args.alpha,
-        learning_rate=args.learning_rate,
-        vocab_size=args.vocab_size,
-        num_examples=args.num_examples,
-        threads=args.threads,
-        seed=args.seed,
-        output_dir=args.output_dir,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python benchmarks/distillation.py ...`: times both methods and writes the results."""
-    parser = argparse.ArgumentParser(description="Training steps/s of MuDistillationTrainer vs the reference loop.")
-    add_distillation_benchmark_arguments(parser)
-    results = run_benchmark(settings_from_arguments(parser.parse_args(argv if argv is not None else sys.argv[1:])))
+    parser = HfArgumentParser(
+        DistillationBenchmarkSettings, description="Training steps/s of MuDistillationTrainer vs the reference loop."
+    )
+    (settings,) = parser.parse_args_into_dataclasses(argv if argv is not None else sys.argv[1:])
+    results = run_benchmark(settings)
     for method in results["methods"]:
         print(f"{method['name']}: {method['steps_per_s']:.3f} steps/s")
     print(f"ratio ours / reference: {results['ratio']:.1f}x")

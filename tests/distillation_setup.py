@@ -14,7 +14,7 @@ from transformers import (
 from mu import MuForConditionalGeneration
 from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
 from mu.synthetic_data.tokenizer import train_tokenizer
-from mu.trainers import MuDistillationConfig
+from mu.trainers import MuDistillationConfig, MuDistillationTrainer
 from mu.trainers.distillation_config import CHECKPOINTING_OFF
 
 from .conftest import tiny_config
@@ -109,3 +109,18 @@ def distillation_config(output_dir, **overrides) -> MuDistillationConfig:
 
 def qa_dataset(num_rows: int = 32, seed: int = 0) -> Dataset:
     return Dataset.from_list(qa_rows(num_rows, seed))
+
+
+def tiny_trainer(tokenizer, args: MuDistillationConfig, num_rows: int = 4, **trainer_kwargs) -> MuDistillationTrainer:
+    """A tiny Mu student and Qwen3 teacher on `tokenizer`, trained on `num_rows` QA rows; `trainer_kwargs` replace
+    any of these (`model`, `teacher_model`, `train_dataset`) or add others (`eval_dataset`)."""
+    return MuDistillationTrainer(
+        **{
+            "model": mu_student(len(tokenizer)),
+            "teacher_model": qwen3_teacher(len(tokenizer)),
+            "train_dataset": qa_dataset(num_rows),
+            **trainer_kwargs,
+        },
+        args=args,
+        processing_class=tokenizer,
+    )

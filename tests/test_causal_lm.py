@@ -87,3 +87,13 @@ def test_twin_save_load_round_trip(twin, tmp_path):
 def test_twin_refuses_out_of_vocabulary_ids(twin):
     with pytest.raises(ValueError, match="token id 500, outside the vocabulary"):
         twin(torch.tensor([[3, 500]]))
+
+
+def test_twin_resize_token_embeddings_keeps_the_head_tied():
+    twin = tiny_twin(tie_word_embeddings=True)
+    twin.resize_token_embeddings(120)
+    assert twin.config.vocab_size == 120
+    assert twin.get_input_embeddings() is twin.model.embed_tokens
+    assert twin.get_output_embeddings() is twin.lm_head
+    assert twin.lm_head.weight is twin.model.embed_tokens.weight
+    assert twin(input_ids=random_ids(1, 5, high=120)).logits.shape[-1] == 120

@@ -22,6 +22,7 @@ from .distillation_setup import (
     qa_tokenizer,
     qwen3_teacher,
     t5_student,
+    tiny_trainer,
 )
 
 
@@ -255,13 +256,7 @@ def test_prompt_only_rows_of_ground_truth_batches_are_completed_by_the_teacher_a
 def test_training_samples_on_policy_and_logs_both_terms(tokenizer, tmp_path, student_factory):
     student = student_factory(len(tokenizer))
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    trainer = MuDistillationTrainer(
-        student,
-        qwen3_teacher(len(tokenizer)),
-        args=distillation_config(tmp_path, max_steps=3),
-        train_dataset=qa_dataset(16),
-        processing_class=tokenizer,
-    )
+    trainer = tiny_trainer(tokenizer, distillation_config(tmp_path, max_steps=3), num_rows=16, model=student)
     sampled = []
     generate = trainer._generate_single_turn
     trainer._generate_single_turn = lambda *args, **kwargs: sampled.append(generate(*args, **kwargs)) or sampled[-1]
@@ -439,13 +434,7 @@ def test_config_refuses_out_of_range_values(tmp_path, alpha, beta, temperature, 
 
 
 def test_ground_truth_is_cut_to_the_completion_length_and_ends_with_eos_only_when_it_fits(tokenizer, tmp_path):
-    trainer = MuDistillationTrainer(
-        mu_student(len(tokenizer)),
-        qwen3_teacher(len(tokenizer)),
-        args=distillation_config(tmp_path, max_completion_length=3),
-        train_dataset=qa_dataset(4),
-        processing_class=tokenizer,
-    )
+    trainer = tiny_trainer(tokenizer, distillation_config(tmp_path, max_completion_length=3))
     rows = [{"prompt": "Where?", "completion": "Lumen Ostrava Pellin Quorra"}, {"prompt": "Who?", "completion": ""}]
     labels = trainer._generate_and_score_completions(rows)["labels"].tolist()
     long_answer = tokenizer(rows[0]["completion"], add_special_tokens=False).input_ids
@@ -466,13 +455,11 @@ def test_student_start_tokens_must_agree_and_streams_are_refused(tokenizer, tmp_
 
 
 def test_evaluation_reports_both_terms(tokenizer, tmp_path):
-    trainer = MuDistillationTrainer(
-        mu_student(len(tokenizer)),
-        qwen3_teacher(len(tokenizer)),
-        args=distillation_config(tmp_path, per_device_eval_batch_size=4),
-        train_dataset=qa_dataset(8),
+    trainer = tiny_trainer(
+        tokenizer,
+        distillation_config(tmp_path, per_device_eval_batch_size=4),
+        num_rows=8,
         eval_dataset=qa_dataset(8, seed=1),
-        processing_class=tokenizer,
     )
     metrics = trainer.evaluate()
     assert metrics["eval_kd_loss"] >= 0 and metrics["eval_ce_loss"] > 0
@@ -484,23 +471,13 @@ def test_evaluation_reports_both_terms(tokenizer, tmp_path):
 def test_model_card_names_a_hub_teacher_as_base_model(tokenizer, tmp_path):
     teacher = qwen3_teacher(len(tokenizer))
     teacher.config.name_or_path = "org/teacher"
-    trainer = MuDistillationTrainer(
-        mu_student(len(tokenizer)),
-        teacher,
-        args=distillation_config(tmp_path, beta=0.5),
-        train_dataset=qa_dataset(4),
-        processing_class=tokenizer,
-    )
+    trainer = tiny_trainer(tokenizer, distillation_config(tmp_path, beta=0.5), teacher_model=teacher)
     trainer.create_model_card(dataset_name="qa.jsonl")
     card = (tmp_path / "README.md").read_text()
     assert "base_model: org/teacher" in card and "- teacher: org/teacher" in card
     assert "0.9 x generalized JSD (beta 0.5, temperature 0.9) + 0.1 x cross-entropy" in card
-    hinton = MuDistillationTrainer(
-        mu_student(len(tokenizer)),
-        teacher,
-        args=distillation_config(tmp_path, beta=0.5, divergence_temperature=2.0),
-        train_dataset=qa_dataset(4),
-        processing_class=tokenizer,
+    hinton = tiny_trainer(
+        tokenizer, distillation_config(tmp_path, beta=0.5, divergence_temperature=2.0), teacher_model=teacher
     )
     hinton.create_model_card(dataset_name="qa.jsonl")
     card = (tmp_path / "README.md").read_text()
@@ -528,13 +505,7 @@ def test_a_resumed_epoch_skips_exactly_the_consumed_batches(tokenizer, tmp_path)
         return [[row["prompt"] for row in batch] for batch in dataloader]
 
     def train_dataloader():
-        return MuDistillationTrainer(
-            mu_student(len(tokenizer)),
-            qwen3_teacher(len(tokenizer)),
-            args=distillation_config(tmp_path, seed=7),
-            train_dataset=qa_dataset(24),
-            processing_class=tokenizer,
-        ).get_train_dataloader()
+        return tiny_trainer(tokenizer, distillation_config(tmp_path, seed=7), num_rows=24).get_train_dataloader()
 
     uninterrupted, epochs = train_dataloader(), []
     for epoch in range(3):  # as `Trainer` does before each epoch

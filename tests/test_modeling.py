@@ -251,6 +251,19 @@ def test_encoder_and_decoder_share_one_embedding_even_with_an_untied_head():
     assert model.lm_head.weight is not shared
 
 
+def test_accessors_find_the_shared_embedding_head_encoder_and_decoder():
+    model = tiny_model(tie_word_embeddings=False)
+    assert model.get_input_embeddings() is model.model.shared
+    assert model.get_output_embeddings() is model.lm_head
+    assert model.get_encoder() is model.model.encoder
+    assert model.get_encoder(modality="image") is model.model.encoder
+    assert model.get_decoder() is model.model.decoder
+    replacement = torch.nn.Embedding(model.config.vocab_size, model.config.hidden_size)
+    model.set_input_embeddings(replacement)
+    assert model.model.encoder.embed_tokens is replacement
+    assert model.model.decoder.embed_tokens is replacement
+
+
 def test_resize_token_embeddings_keeps_everything_tied():
     model = tiny_model(tie_word_embeddings=True)
     model.resize_token_embeddings(120)

@@ -934,10 +934,8 @@ class MuModel(MuPreTrainedModel):
         self.decoder.embed_tokens = new_embeddings
 
     def get_encoder(self, modality: str | None = None) -> MuEncoder:
+        # One encoder reads text and images alike, whatever the modality asked for.
         return self.encoder
-
-    def get_decoder(self) -> MuDecoder:
-        return self.decoder
 
     @accepts_past_key_values
     @can_return_tuple
@@ -1022,24 +1020,6 @@ class MuForConditionalGeneration(MuPreTrainedModel, MuGenerationMixin):
         self.loss_type = "ForMaskedLM"
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.get_input_embeddings()
-
-    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
-        self.model.set_input_embeddings(new_embeddings)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
-        self.lm_head = new_embeddings
-
-    def get_encoder(self, modality: str | None = None) -> MuEncoder:
-        return self.model.get_encoder()
-
-    def get_decoder(self) -> MuDecoder:
-        return self.model.get_decoder()
-
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         # `register_for_auto_class` records one Auto class; the same class also serves `AutoModelForImageTextToText`
         # (the image-text-to-text pipeline), so its remote-code entry is added next to the recorded one.
@@ -1123,7 +1103,7 @@ class MuForConditionalGeneration(MuPreTrainedModel, MuGenerationMixin):
 
         loss = None
         if labels is not None:
-            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
 
         return Seq2SeqLMOutput(
             loss=loss,
@@ -1220,18 +1200,6 @@ class MuForCausalLM(MuPreTrainedModel, MuGenerationMixin):
         self.model = MuDecoderOnlyModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=config.lm_head_bias)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
-
-    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
-        self.model.embed_tokens = new_embeddings
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
-        self.lm_head = new_embeddings
 
     @accepts_past_key_values
     @can_return_tuple

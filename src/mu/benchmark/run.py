@@ -47,7 +47,7 @@ class BenchmarkSettings:
     threads: int | None = None
     compile: bool = False
     seed: int = 0
-    output_dir: str = "benchmarks/results"
+    output_dir: str = "mu-benchmark"
 
     def cases(self, contender: str) -> list[tuple[int, int, int]]:
         """`(batch_size, input_length, new_tokens)` of every run of `contender`, shortest first."""
