@@ -177,3 +177,17 @@ def test_mu_generate_with_ctranslate2_takes_defaults_from_the_folders_generation
         config.save_pretrained(copy)
         answers[name] = _generate(capsys, copy, "--backend", name)
     assert answers["ctranslate2"] == answers["pytorch"] != plain
+
+
+def test_an_answer_that_ends_at_once_stays_empty(tmp_path, capsys):
+    """CTranslate2 forbids EOS at the first step by default; an unanswerable question's empty answer must survive."""
+    tokenizer = qa_tokenizer()
+    model = tiny_model(vocab_size=len(tokenizer), lm_head_bias=True)
+    with torch.no_grad():
+        model.lm_head.bias[model.config.eos_token_id] = 50.0  # greedy ends at once
+    model.save_pretrained(tmp_path / "mu")
+    tokenizer.save_pretrained(tmp_path / "mu")
+    assert main(["export-ctranslate2", "--model", str(tmp_path / "mu"), "--output", str(tmp_path / "ct2")]) == 0
+    assert _generate(capsys, tmp_path / "mu") == [""]
+    assert _generate(capsys, tmp_path / "ct2", "--backend", "ctranslate2") == [""]
+    assert _generate(capsys, tmp_path / "ct2", "--backend", "ctranslate2", "--stream") == [""]

@@ -196,6 +196,8 @@ def _generate_with_ctranslate2(args: argparse.Namespace) -> int:
     options = {
         "max_input_length": 0,  # CTranslate2 would cut longer inputs at 1024 tokens
         "max_decoding_length": args.max_new_tokens,
+        # CTranslate2 forbids EOS at the first step unless told (min_decoding_length 1): an empty answer would be lost
+        "min_decoding_length": defaults.min_new_tokens or 0,
         "repetition_penalty": args.repetition_penalty or defaults.repetition_penalty or 1.0,
         # top-k 0 (or none) samples from the whole vocabulary, in transformers as in CTranslate2
         "sampling_topk": (top_k or 0) if args.do_sample else 1,
