@@ -43,7 +43,17 @@ RECIPES = {
     "gold-kd-hinton-t2": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.0, "divergence_temperature": 2.0},
     "mixed": {"alpha": 0.5, "beta": 0.0, "lmbda": 0.5},
     "labels-in-trainer": {"alpha": 0.0, "lmbda": 0.0},  # control: the distillation trainer without its divergence
+    # the default objective from a teacher with a tokenizer of its own (see CROSS_TOKENIZER_VOCAB_SIZE)
+    "cross-tokenizer": {
+        **{name: MuDistillationConfig.__dataclass_fields__[name].default for name in OBJECTIVE},
+        "cross_tokenizer": True,
+    },
 }
+# The cross-tokenizer teacher's byte-level BPE: trained on another draw of the synthetic prompts (this seed offset) to
+# another size, so that its merges and ids differ from the student's; the vocabularies share the bytes and the
+# common words, and about 70% of the answers' tokens align one to one (a larger teacher vocabulary aligns them all).
+CROSS_TOKENIZER_VOCAB_SIZE = 500
+CROSS_TOKENIZER_SEED_OFFSET = 1000
 
 
 class ExactMatchCurve(TrainerCallback):
@@ -69,11 +79,20 @@ def run_seed(settings: DemoSettings, recipes: list[str], every: int) -> dict:
     train_prompts, eval_prompts = prompt_completion_rows(train_rows), prompt_completion_rows(eval_rows)
     tokenizer = train_tokenizer([row["prompt"] for row in train_prompts], vocab_size=settings.vocab_size)
     output_dir = Path(settings.output_dir)
-    teacher = demo.train_teacher(settings, tokenizer, train_prompts, output_dir)
-    result = {"teacher": demo.score(demo.answer_questions(teacher, tokenizer, eval_prompts), eval_rows)}
+    result = {}
+    if set(recipes) - {"labels", "cross-tokenizer"}:  # the teacher that shares the student's tokenizer
+        teacher = demo.train_teacher(settings, tokenizer, train_prompts, output_dir)
+        result["teacher"] = demo.score(demo.answer_questions(teacher, tokenizer, eval_prompts), eval_rows)
     torch.manual_seed(settings.seed)
     initial_student = MuForConditionalGeneration(demo.small_mu_config(tokenizer))
     labeled_rows, distillation_rows = demo.student_rows(settings, train_prompts)
+    if "cross-tokenizer" in recipes:
+        other_rows = make_synthetic_qa(settings.train_examples, seed=settings.seed + CROSS_TOKENIZER_SEED_OFFSET)
+        other_prompts = [row["prompt"] for row in prompt_completion_rows(other_rows)]
+        teacher_tokenizer = train_tokenizer(other_prompts, CROSS_TOKENIZER_VOCAB_SIZE)
+        cross_teacher = demo.train_teacher(settings, teacher_tokenizer, train_prompts, output_dir / "cross")
+        answers = demo.answer_questions(cross_teacher, teacher_tokenizer, eval_prompts)
+        result["cross-tokenizer teacher"] = demo.score(answers, eval_rows)
     for name in recipes:
         rows = labeled_rows if RECIPES[name] is None else distillation_rows
         student = copy.deepcopy(initial_student)
@@ -81,6 +100,13 @@ def run_seed(settings: DemoSettings, recipes: list[str], every: int) -> dict:
         start = time.perf_counter()
         if RECIPES[name] is None:
             demo.train_student_on_labels(settings, student, tokenizer, rows, output_dir / name, [curve])
+        elif name == "cross-tokenizer":
+            trainer = demo.distill_student(
+                settings, student, cross_teacher, tokenizer, rows, output_dir / name, RECIPES[name], [curve],
+                teacher_tokenizer=teacher_tokenizer,
+            )  # fmt: skip
+            rates = [entry["alignment_rate"] for entry in trainer.state.log_history if "alignment_rate" in entry]
+            alignment_rate = statistics.mean(rates)
         else:
             recipe = RECIPES[name]
             demo.distill_student(settings, student, teacher, tokenizer, rows, output_dir / name, recipe, [curve])
@@ -91,16 +117,22 @@ def run_seed(settings: DemoSettings, recipes: list[str], every: int) -> dict:
             "labeled_rows": sum(row["completion"] is not None for row in rows),
             "prompt_only_rows": sum(row["completion"] is None for row in rows),
         }
+        if name == "cross-tokenizer":
+            result[name]["alignment_rate"] = alignment_rate
         print(f"seed {settings.seed} {name}: exact match {curve.points[-1][1]:.1f}", flush=True)
     return result
 
 
 def summarize(runs: list[dict], recipes: list[str]) -> dict:
     summary = {}
-    for name in ["teacher", *recipes]:
+    teachers = [name for name in ("teacher", "cross-tokenizer teacher") if name in runs[0]]
+    for name in [*teachers, *recipes]:
         scores = [run[name]["exact_match"] for run in runs]
         summary[name] = {"mean": statistics.mean(scores), "min": min(scores), "max": max(scores), "seeds": scores}
-        if name != "teacher":
+        if name == "cross-tokenizer":
+            rates = [run[name]["alignment_rate"] for run in runs]
+            summary[name]["alignment_rate"] = {"mean": statistics.mean(rates), "seeds": rates}
+        if name not in teachers:
             summary[name]["seconds"] = statistics.mean(run[name]["seconds"] for run in runs)
             if name != "labels" and "labels" in recipes:
                 gains = [run[name]["exact_match"] - run["labels"]["exact_match"] for run in runs]
@@ -130,6 +162,15 @@ def write_markdown(results: dict, path: Path) -> None:
         settings = ", ".join(f"{key} {value}" for key, value in recipe.items()) if recipe else ""
         spread = f"{row['min']:.1f} – {row['max']:.1f}"
         lines.append(f"| {name} | {settings} | {row['mean']:.1f} | {spread} | {gain_text} | {seconds} |")
+    if "cross-tokenizer" in results["summary"]:
+        rates = results["summary"]["cross-tokenizer"]["alignment_rate"]["seeds"]
+        lines += [
+            "",
+            f"cross-tokenizer: the teacher has a byte-level BPE of {CROSS_TOKENIZER_VOCAB_SIZE} tokens trained on "
+            f"other prompts (the student's has {results['settings']['vocab_size']}); student completion tokens "
+            f"aligned one to one with a teacher token: {', '.join(f'{rate:.1%}' for rate in rates)} (per seed, mean "
+            "over the logged steps).",
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -148,8 +189,10 @@ def write_plot(results: dict, path: Path) -> None:
         axis.fill_between(
             steps, [min(c[s] for c in curves) for s in steps], [max(c[s] for c in curves) for s in steps], alpha=0.15
         )
-    teacher = results["summary"]["teacher"]["mean"]
-    axis.axhline(teacher, color="grey", linestyle="--", label=f"teacher ({teacher:.1f})")
+    for name, style in (("teacher", "--"), ("cross-tokenizer teacher", ":")):
+        if name in results["summary"]:
+            teacher = results["summary"][name]["mean"]
+            axis.axhline(teacher, color="grey", linestyle=style, label=f"{name} ({teacher:.1f})")
     axis.set(xlabel="student training step", ylabel="held-out exact match", title="Distillation vs labels only")
     axis.legend()
     figure.tight_layout()

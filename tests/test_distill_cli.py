@@ -16,6 +16,7 @@ from transformers import AutoModelForSeq2SeqLM, HfArgumentParser
 from transformers.utils import is_torch_bf16_gpu_available
 
 from mu.cli import main
+from mu.synthetic_data.tokenizer import train_tokenizer
 from mu.trainers import MuDistillationConfig, distill
 from mu.trainers.distill import DistillArguments, last_checkpoint
 from mu.trainers.distillation_config import CHECKPOINTING_OFF, PAPER_RECIPE
@@ -134,6 +135,24 @@ def test_prompts_file_adds_prompt_only_rows_to_the_training_data(workspace, tmp_
         "The prompts file answers.jsonl has a 'completion' column: rows with answers belong in the training file."
     )
     assert message in capsys.readouterr().err
+
+
+def test_teacher_tokenizer_flag_distils_across_tokenizers(workspace, tmp_path, capsys):
+    """A teacher folder without a tokenizer, its tokenizer given by --teacher-tokenizer with another vocabulary."""
+    student_tokenizer = qa_tokenizer()
+    student_tokenizer.save_pretrained(tmp_path / "student-tokenizer")
+    teacher_tokenizer = train_tokenizer([row["completion"] + row["prompt"] for row in qa_rows(300, seed=9)], 420)
+    teacher_tokenizer.save_pretrained(tmp_path / "teacher-tokenizer")
+    qwen3_teacher(len(teacher_tokenizer)).save_pretrained(tmp_path / "teacher")
+    flags = _flags(
+        workspace, tmp_path / "run", 2, teacher=tmp_path / "teacher", tokenizer=tmp_path / "student-tokenizer"
+    )
+    missing = [*flags, "--teacher-tokenizer", str(tmp_path / "nowhere")]
+    assert main(["distill", *missing]) == 1
+    assert "mu distill: --teacher-tokenizer" in capsys.readouterr().err
+    assert main(["distill", *flags, "--teacher-tokenizer", str(tmp_path / "teacher-tokenizer")]) == 0
+    history = json.loads((tmp_path / "run" / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]
+    assert all(0.0 < entry["alignment_rate"] <= 1.0 for entry in history if "kd_loss" in entry)
 
 
 def test_bad_data_file_names_row_and_column(workspace, tmp_path, capsys):

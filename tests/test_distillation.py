@@ -154,8 +154,9 @@ def test_loss_equals_the_formula_with_padding_on_both_sides(
         student, teacher, prompts, completions, golds, alpha, beta, temperature, vocab, scale
     )
     assert loss.item() == pytest.approx(expected, rel=1e-4)
-    kd_sum, kd_tokens, ce_sum, ce_tokens, entropy_sum = terms.tolist()
+    kd_sum, kd_tokens, ce_sum, ce_tokens, entropy_sum, aligned = terms.tolist()
     assert (kd_tokens, ce_tokens) == ((10, 7) if on_policy else (7, 7))
+    assert aligned == (kd_tokens if alpha > 0 else 0)  # one tokenizer: every divergence token is aligned
     # the logged entropy: the student's, over the tokens of the divergence (of the cross-entropy when alpha is 0)
     if alpha > 0:
         assert entropy_sum / kd_tokens == pytest.approx(entropy, rel=1e-4)
@@ -350,17 +351,12 @@ def test_vocabulary_check_names_the_differing_ids():
         shared_vocabulary_size(appends_eos, student, 7, 7, sample_texts=["alpha beta"])
 
 
-def test_trainer_refuses_a_teacher_with_another_tokenizer(tokenizer, tmp_path):
+def test_a_teacher_with_another_tokenizer_is_refused_only_when_cross_tokenizer_is_off(tokenizer, tmp_path):
     other = train_tokenizer(["completely different text about boats and rivers"] * 20, vocab_size=len(tokenizer))
-    with pytest.raises(ValueError, match="teacher and student tokenizers differ on"):
-        MuDistillationTrainer(
-            mu_student(len(tokenizer)),
-            qwen3_teacher(len(tokenizer)),
-            args=distillation_config(tmp_path),
-            train_dataset=qa_dataset(4),
-            processing_class=tokenizer,
-            teacher_processing_class=other,
-        )
+    with pytest.raises(ValueError, match="teacher and student tokenizers differ on .* set `cross_tokenizer=True`"):
+        tiny_trainer(tokenizer, distillation_config(tmp_path, cross_tokenizer=False), teacher_processing_class=other)
+    trainer = tiny_trainer(tokenizer, distillation_config(tmp_path), teacher_processing_class=other)
+    assert trainer.cross_vocabulary is not None and trainer.teacher_tokenizer is other
 
 
 def test_teacher_folder_with_a_lora_adapter_is_merged(tokenizer, tmp_path):

@@ -181,8 +181,19 @@ def train_student_on_labels(settings, student, tokenizer, train_rows, output_dir
     return trainer
 
 
-def distill_student(settings, student, teacher, tokenizer, train_rows, output_dir: Path, recipe=None, callbacks=None):
-    """`recipe`: `MuDistillationConfig` fields over its defaults."""
+def distill_student(
+    settings,
+    student,
+    teacher,
+    tokenizer,
+    train_rows,
+    output_dir: Path,
+    recipe=None,
+    callbacks=None,
+    teacher_tokenizer=None,
+):
+    """`recipe`: `MuDistillationConfig` fields over its defaults; `teacher_tokenizer`: the teacher's, if it is not
+    the student's (cross-tokenizer distillation)."""
     from datasets import Dataset
 
     from ..trainers import MuDistillationConfig, MuDistillationTrainer
@@ -200,7 +211,7 @@ def distill_student(settings, student, teacher, tokenizer, train_rows, output_di
         args=args,
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
-        teacher_processing_class=tokenizer,
+        teacher_processing_class=teacher_tokenizer or tokenizer,
         callbacks=callbacks,
     )
     trainer.train()

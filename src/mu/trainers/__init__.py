@@ -7,7 +7,8 @@ require_extra("train", "Training Mu (mu.trainers)")
 
 from .data import check_prompt_completion_dataset, load_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
-from .distillation_trainer import MuDistillationTrainer, generalized_jsd_divergence, load_teacher
+from .distillation_trainer import MuDistillationTrainer, load_teacher
+from .losses import generalized_jsd_divergence
 from .vocabulary import shared_vocabulary_size
 
 __all__ = [

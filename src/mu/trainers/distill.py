@@ -57,6 +57,13 @@ class DistillArguments:
         default=None,
         metadata={"help": "The student's tokenizer; defaults to the student's folder, else the teacher's."},
     )
+    teacher_tokenizer: str | None = field(
+        default=None,
+        metadata={
+            "help": "The teacher's tokenizer; defaults to the teacher's folder. One with another vocabulary than the "
+            "student's turns on cross-tokenizer distillation."
+        },
+    )
     recipe: str = field(
         default="default",
         metadata={
@@ -156,6 +163,9 @@ def run_distill(arguments: DistillArguments, config: MuDistillationConfig) -> Mu
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=load_student_tokenizer(arguments),
+        teacher_processing_class=AutoTokenizer.from_pretrained(arguments.teacher_tokenizer)
+        if arguments.teacher_tokenizer is not None
+        else None,
         callbacks=[LossCurvesCallback(("loss", "kd_loss", "ce_loss", "eval_loss"), title="Mu distillation")],
     )
     resume = config.resume_from_checkpoint
@@ -171,7 +181,7 @@ def check_arguments(arguments: DistillArguments, config: MuDistillationConfig) -
     """Missing local models and files, and an output folder that cannot be written, are named before anything is
     loaded."""
     check_output_folder(config.output_dir, "--output-dir")
-    for flag in ("student", "teacher", "tokenizer", "teacher_adapter"):
+    for flag in ("student", "teacher", "tokenizer", "teacher_tokenizer", "teacher_adapter"):
         if getattr(arguments, flag) is not None:
             setattr(arguments, flag, check_model_path(getattr(arguments, flag), f"--{flag.replace('_', '-')}"))
     for flag in ("train_file", "prompts_file", "eval_file"):

@@ -46,6 +46,10 @@ class MuDistillationConfig(DistillationConfig):
             Softmax temperature of both distributions in the divergence, which is then multiplied by its square
             (Hinton et al. 2015) so that its gradients keep their scale against the cross-entropy's. Defaults to
             `temperature`, unscaled (TRL's definition).
+        cross_tokenizer (`bool`, *optional*):
+            Distil across tokenizers: the student's completions are decoded to text and re-tokenized for the teacher,
+            and the two are aligned by characters (see `mu.trainers.cross_tokenizer`). Defaults to on when the
+            teacher's tokenizer has another vocabulary than the student's.
         teacher_adapter_name_or_path (`str`, *optional*):
             A PEFT (e.g. LoRA) adapter folder or Hub id; it is loaded onto the teacher and merged into its weights.
         temperature (`float`, *optional*, defaults to `1.0`):
@@ -70,6 +74,13 @@ class MuDistillationConfig(DistillationConfig):
         metadata={
             "help": "Softmax temperature of the divergence, which is then scaled by its square; defaults to "
             "`temperature`, unscaled."
+        },
+    )
+    cross_tokenizer: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Distil across tokenizers (completions re-tokenized for the teacher, aligned by characters); "
+            "defaults to on when the teacher's tokenizer has another vocabulary than the student's."
         },
     )
     teacher_adapter_name_or_path: str | None = field(

@@ -11,7 +11,6 @@ ground truth.
 
 import copy
 import inspect
-import math
 import os
 import random
 from collections.abc import Iterator
@@ -40,38 +39,16 @@ from trl.trainer.utils import RepeatSampler, create_model_from_path, entropy_fro
 from ..model_card import build_model_card
 from ..modeling_mu import MuPreTrainedModel
 from ..processing_mu import MuProcessor
+from .cross_tokenizer import cross_tokenizer_divergence, retokenize_completion, vocabulary_map
 from .data import check_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
+from .losses import generalized_jsd_divergence
 from .vocabulary import shared_vocabulary_size
 
 logger = logging.get_logger(__name__)
 
 # How many training prompts and completions the tokenizer check splits with both tokenizers.
 _TOKENIZER_CHECK_ROWS = 32
-
-
-def generalized_jsd_divergence(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, beta: float, temperature: float = 1.0
-) -> torch.Tensor:
-    """Per-position generalized Jensen-Shannon divergence between the next-token distributions of shape `(..., V)`:
-    `beta=0` is KL(teacher || student), `beta=1` KL(student || teacher), otherwise
-    `beta * KL(teacher || M) + (1 - beta) * KL(student || M)` with `M = beta * teacher + (1 - beta) * student`.
-
-    The definition of TRL's `DistillationTrainer`, computed on logits: TRL's kernel takes hidden states and the LM
-    head's weight, which misses what encoder-decoder heads do after the projection (T5 rescales the decoder output,
-    BART adds a logits bias)."""
-    student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
-    teacher_log_probs = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    if beta == 0.0:
-        return F.kl_div(student_log_probs, teacher_log_probs, reduction="none", log_target=True).sum(-1)
-    if beta == 1.0:
-        return F.kl_div(teacher_log_probs, student_log_probs, reduction="none", log_target=True).sum(-1)
-    mixture_log_probs = torch.logsumexp(
-        torch.stack([student_log_probs + math.log1p(-beta), teacher_log_probs + math.log(beta)]), dim=0
-    )
-    kl_teacher = F.kl_div(mixture_log_probs, teacher_log_probs, reduction="none", log_target=True).sum(-1)
-    kl_student = F.kl_div(mixture_log_probs, student_log_probs, reduction="none", log_target=True).sum(-1)
-    return beta * kl_teacher + (1 - beta) * kl_student
 
 
 def load_teacher(teacher: str | PreTrainedModel, adapter: str | None = None, **init_kwargs) -> PreTrainedModel:
@@ -224,27 +201,28 @@ class MuDistillationTrainer(DistillationTrainer):
             self.divergence_scale = args.divergence_temperature**2
         self.add_callback(_EpochToSampler(self))
         # Set per generation batch by `_generate_and_score_completions`, read by `_generate_single_turn`.
-        self._on_policy, self._ground_truth = True, []
+        self._on_policy, self._ground_truth, self._prompts = True, [], []
         if self._tokenizer.eos_token_id is None:
             raise ValueError("The student's tokenizer has no EOS token: completions could not end.")
-        student_vocab_size = self.model.config.get_text_config().vocab_size
-        self.shared_vocab_size = shared_vocabulary_size(
-            self._tokenizer,
-            teacher_processing_class or self._tokenizer,
-            student_vocab_size,
-            teacher_model.config.get_text_config().vocab_size,
-            sample_texts=_sample_texts(train_dataset),
-        )
-        # The student must not sample ids that the teacher cannot score.
-        if student_vocab_size > self.shared_vocab_size:
-            self.generation_config.suppress_tokens = list(range(self.shared_vocab_size, student_vocab_size))
         student_generation_config = self.model.generation_config
         # The teacher completes the prompt-only rows of ground-truth batches, sampling as the student does.
         self.teacher_generation_config = copy.deepcopy(self.generation_config)
-        teacher_vocab_size = teacher_model.config.get_text_config().vocab_size
-        self.teacher_generation_config.suppress_tokens = (
-            list(range(self.shared_vocab_size, teacher_vocab_size)) or None
-        )
+        cross_tokenizer = args.cross_tokenizer
+        if cross_tokenizer is None:
+            cross_tokenizer = teacher_processing_class is not None and (
+                teacher_processing_class.get_vocab() != self._tokenizer.get_vocab()
+            )
+        self.teacher_tokenizer = teacher_processing_class if cross_tokenizer else self._tokenizer
+        self.cross_vocabulary = None
+        if cross_tokenizer:
+            self._set_up_cross_tokenizer(teacher_processing_class, train_dataset)
+        else:
+            self._set_up_shared_vocabulary(teacher_processing_class, teacher_model, train_dataset)
+        self._teacher_pad_token_id = self.teacher_generation_config.pad_token_id
+        self._teacher_eos_token_ids = set(self.eos_token_ids)
+        if cross_tokenizer:
+            self._teacher_eos_token_ids = {self.teacher_tokenizer.eos_token_id}
+        self._warned_alignment = False
         self.generation_config.decoder_start_token_id = student_generation_config.decoder_start_token_id
         teacher_arguments = inspect.signature(teacher_model.forward).parameters
         self._teacher_takes_position_ids = "position_ids" in teacher_arguments
@@ -253,6 +231,47 @@ class MuDistillationTrainer(DistillationTrainer):
             self.teacher_model = prepare_deepspeed(teacher_model, self.accelerator)
         else:
             self.teacher_model = self.accelerator.prepare_model(teacher_model, evaluation_mode=True)
+
+    def _set_up_shared_vocabulary(self, teacher_tokenizer, teacher_model: PreTrainedModel, train_dataset) -> None:
+        """One tokenizer: the teacher scores the student's ids over the vocabulary both models have."""
+        student_vocab_size = self.model.config.get_text_config().vocab_size
+        teacher_vocab_size = teacher_model.config.get_text_config().vocab_size
+        self.shared_vocab_size = shared_vocabulary_size(
+            self._tokenizer,
+            teacher_tokenizer or self._tokenizer,
+            student_vocab_size,
+            teacher_vocab_size,
+            sample_texts=_sample_texts(train_dataset),
+        )
+        # Neither model may sample ids that the other cannot score.
+        if student_vocab_size > self.shared_vocab_size:
+            self.generation_config.suppress_tokens = list(range(self.shared_vocab_size, student_vocab_size))
+        self.teacher_generation_config.suppress_tokens = (
+            list(range(self.shared_vocab_size, teacher_vocab_size)) or None
+        )
+
+    def _set_up_cross_tokenizer(self, teacher_tokenizer: PreTrainedTokenizerBase | None, train_dataset) -> None:
+        """Two tokenizers: completions are re-tokenized for the teacher and aligned by characters."""
+        if teacher_tokenizer is None:
+            raise ValueError(
+                "Cross-tokenizer distillation needs the teacher's tokenizer, and the teacher has none of its own: "
+                "pass `teacher_processing_class` (`mu distill --teacher-tokenizer DIR`)."
+            )
+        if teacher_tokenizer.eos_token_id is None:
+            raise ValueError("The teacher's tokenizer has no EOS token: its samples could not end.")
+        self.shared_vocab_size = None
+        self.cross_vocabulary = vocabulary_map(self._tokenizer, teacher_tokenizer)
+        # A teacher tokenizer that loses text is refused before training, on the dataset's own texts.
+        for text in _sample_texts(train_dataset):
+            retokenize_completion(
+                self._tokenizer, teacher_tokenizer, self._tokenizer.encode(text, add_special_tokens=False)
+            )
+        teacher_pad = teacher_tokenizer.pad_token_id
+        self.teacher_generation_config.pad_token_id = (
+            teacher_pad if teacher_pad is not None else teacher_tokenizer.eos_token_id
+        )
+        self.teacher_generation_config.eos_token_id = teacher_tokenizer.eos_token_id
+        self.teacher_generation_config.bos_token_id = teacher_tokenizer.bos_token_id
 
     @staticmethod
     def _prepared_student(model: PreTrainedModel) -> PreTrainedModel:
@@ -292,6 +311,8 @@ class MuDistillationTrainer(DistillationTrainer):
         if args.teacher_adapter_name_or_path:
             teacher += f" + adapter {args.teacher_adapter_name_or_path} (merged)"
         divergence = f"generalized JSD (beta {args.beta}, temperature {self.divergence_temperature})"
+        if self.cross_vocabulary is not None:
+            divergence += " on tokens aligned across the two tokenizers, ULD on merged groups elsewhere"
         if self.divergence_scale != 1.0:
             divergence = f"{self.divergence_scale:.3g} x {divergence}"
         if args.lmbda == 1.0:
@@ -349,10 +370,28 @@ class MuDistillationTrainer(DistillationTrainer):
         completions = list(self._ground_truth)
         prompt_only = [i for i, ids in enumerate(completions) if ids is None]
         if prompt_only:
-            samples = self._sample_completions(self.teacher_model, [prompt_ids[i] for i in prompt_only])
+            samples = self._teacher_samples([prompt_ids[i] for i in prompt_only], prompt_only)
             for i, sample in zip(prompt_only, samples):
                 completions[i] = sample
         return completions
+
+    def _teacher_samples(self, prompt_ids: list[list[int]], rows: list[int]) -> list[list[int]]:
+        """The teacher's samples for the prompts of the generation batch's `rows`, in the student's tokens: across
+        tokenizers, the teacher reads the prompt text in its own tokens and its text is re-tokenized for the
+        student."""
+        if self.cross_vocabulary is None:
+            return self._sample_completions(self.teacher_model, prompt_ids)
+        prompts = [self._prompts[row] for row in rows]
+        samples = self._sample_completions(self.teacher_model, self.teacher_tokenizer(prompts)["input_ids"])
+        student_samples = []
+        for ids in samples:
+            ended = bool(ids) and ids[-1] in self._teacher_eos_token_ids
+            text = self.teacher_tokenizer.decode(ids[:-1] if ended else ids, clean_up_tokenization_spaces=False)
+            student_ids = self._tokenizer.encode(text, add_special_tokens=False)
+            student_samples.append(
+                (student_ids + [self._tokenizer.eos_token_id] * ended)[: self.max_completion_length]
+            )
+        return student_samples
 
     # Adapted from trl.DistillationTrainer._generate_single_turn (its transformers path): the parent samples with the
     # student only and cuts the prompt off the front of each sequence, which only a decoder-only student returns.
@@ -361,12 +400,13 @@ class MuDistillationTrainer(DistillationTrainer):
         uses its KV cache) or the teacher (continuing the left-padded prompt), with the trainer's generation config
         and ids the other model cannot score suppressed; each is returned cut after its first EOS."""
         prompts = [torch.tensor(ids) for ids in prompt_ids]
+        is_teacher = model is self.teacher_model
+        pad_token_id = self._teacher_pad_token_id if is_teacher else self._tokenizer.pad_token_id
         inputs = {
-            "input_ids": pad(prompts, self._tokenizer.pad_token_id, "left", self.pad_to_multiple_of),
+            "input_ids": pad(prompts, pad_token_id, "left", self.pad_to_multiple_of),
             "attention_mask": pad([torch.ones_like(p) for p in prompts], 0, "left", self.pad_to_multiple_of),
         }
         inputs = {key: value.to(self.accelerator.device) for key, value in inputs.items()}
-        is_teacher = model is self.teacher_model
         with (
             profiling_context(self, "transformers.generate"),
             unwrap_model_for_generation(
@@ -383,9 +423,10 @@ class MuDistillationTrainer(DistillationTrainer):
             sequences = unwrapped_model.generate(**inputs, generation_config=generation_config)
         # The student's sequences start with the decoder start token, the teacher's with the prompt.
         start = inputs["input_ids"].size(1) if is_teacher else 1
+        eos_token_ids = self._teacher_eos_token_ids if is_teacher else self.eos_token_ids
         completions = []
         for ids in sequences[:, start:].tolist():
-            end = next((i + 1 for i, token_id in enumerate(ids) if token_id in self.eos_token_ids), len(ids))
+            end = next((i + 1 for i, token_id in enumerate(ids) if token_id in eos_token_ids), len(ids))
             completions.append(ids[:end])
         return completions
 
@@ -406,11 +447,37 @@ class MuDistillationTrainer(DistillationTrainer):
         ]
         draw = random.Random(f"{self.args.seed}:{self.state.global_step}").random()
         self._on_policy = not self.model.training or draw < self.lmbda
+        self._prompts = [x["prompt"] for x in inputs]
         output = super()._generate_and_score_completions(inputs)
         labels = [torch.tensor(ids if ids is not None else [-100]) for ids in self._ground_truth]
         output["labels"] = pad(labels, -100, "right", self.pad_to_multiple_of).to(self.accelerator.device)
         output["num_labels_in_batch"] = self.accelerator.gather((output["labels"] != -100).sum()).sum()
+        if self.cross_vocabulary is not None:
+            output.update(self._teacher_tokens(self._prompts, output["completion_ids"], output["completion_mask"]))
         return output
+
+    def _teacher_tokens(self, prompts: list[str], completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> dict:
+        """Across tokenizers: the teacher's tokens for each prompt (left-padded) and for the text of each completion
+        (right-padded, its final EOS the teacher's), and the groups that align each completion's two tokenizations."""
+        tokenizer = self.teacher_tokenizer
+        prompt_ids = [torch.tensor(ids) for ids in tokenizer(prompts)["input_ids"]]
+        completions, groups = [], []
+        for ids, length in zip(completion_ids.tolist(), completion_mask.sum(-1).tolist()):
+            teacher_ids, row_groups = retokenize_completion(self._tokenizer, tokenizer, ids[:length])
+            completions.append(torch.tensor(teacher_ids, dtype=torch.long))
+            groups.append(row_groups)
+        pad_id, device = self._teacher_pad_token_id, self.accelerator.device
+        return {
+            "teacher_prompt_ids": pad(prompt_ids, pad_id, "left", self.pad_to_multiple_of).to(device),
+            "teacher_prompt_mask": pad(
+                [torch.ones_like(p) for p in prompt_ids], 0, "left", self.pad_to_multiple_of
+            ).to(device),
+            "teacher_completion_ids": pad(completions, pad_id, "right", self.pad_to_multiple_of).to(device),
+            "teacher_completion_mask": pad(
+                [torch.ones_like(c) for c in completions], 0, "right", self.pad_to_multiple_of
+            ).to(device),
+            "alignment_groups": groups,
+        }
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         # Token counts over the whole generation batch (all processes, all accumulation steps), recounted after
@@ -429,11 +496,23 @@ class MuDistillationTrainer(DistillationTrainer):
             model, unwrapped_student, self._compute_loss, unwrapped_student, inputs, *normalizers
         )
         mode = "train" if self.model.training else "eval"
-        kd_sum, kd_count, ce_sum, ce_count, entropy_sum = self.accelerator.gather(terms.unsqueeze(0)).sum(0).tolist()
+        kd_sum, kd_count, ce_sum, ce_count, entropy_sum, aligned = (
+            self.accelerator.gather(terms.unsqueeze(0)).sum(0).tolist()
+        )
         # the student's mean per-token entropy (nats) over the completions it is trained on, as the parent logs it
         self._metrics[mode]["entropy"].append(entropy_sum / max(kd_count if self.alpha > 0 else ce_count, 1.0))
         if self.alpha > 0:
             self._metrics[mode]["kd_loss"].append(kd_sum / max(kd_count, 1.0))
+        if self.alpha > 0 and self.cross_vocabulary is not None:
+            alignment_rate = aligned / max(kd_count, 1.0)
+            self._metrics[mode]["alignment_rate"].append(alignment_rate)
+            if alignment_rate < 0.5 and not self._warned_alignment:
+                self._warned_alignment = True
+                logger.warning(
+                    f"Only {alignment_rate:.0%} of the student's completion tokens align one to one with a teacher "
+                    "token of the same text; the others are distilled by ULD over merged groups, a weaker signal. "
+                    "A teacher whose tokenizer splits text more like the student's aligns more."
+                )
         if self.alpha < 1:
             self._metrics[mode]["ce_loss"].append(ce_sum / max(ce_count, 1.0))
         return (loss, None) if return_outputs else loss
@@ -445,7 +524,7 @@ class MuDistillationTrainer(DistillationTrainer):
         encoder_outputs = student.get_encoder()(input_ids=inputs["prompt_ids"], attention_mask=inputs["prompt_mask"])
         completion_mask = inputs["completion_mask"]
         loss = 0.0
-        kd_sum = ce_sum = torch.zeros((), device=completion_mask.device)
+        kd_sum = ce_sum = aligned = torch.zeros((), device=completion_mask.device)
         labels = inputs["labels"]
         gold_logits = None
         if self.alpha < 1:
@@ -458,12 +537,22 @@ class MuDistillationTrainer(DistillationTrainer):
                 student_logits = self._student_logits(
                     student, encoder_outputs, inputs["prompt_mask"], completion_labels
                 )
+            prefix = "" if self.cross_vocabulary is None else "teacher_"
             with torch.no_grad():
-                teacher_logits = self._teacher_completion_logits(inputs)
-            vocab = self.shared_vocab_size
-            divergence = generalized_jsd_divergence(
-                student_logits[..., :vocab], teacher_logits[..., :vocab], self.beta, self.divergence_temperature
-            )
+                teacher_logits = self._teacher_completion_logits(
+                    *(
+                        inputs[prefix + key]
+                        for key in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")
+                    )
+                )
+            if self.cross_vocabulary is None:
+                vocab = self.shared_vocab_size
+                divergence = generalized_jsd_divergence(
+                    student_logits[..., :vocab], teacher_logits[..., :vocab], self.beta, self.divergence_temperature
+                )
+                aligned = completion_mask.sum().float()
+            else:
+                divergence, aligned = self._cross_tokenizer_divergence(student_logits, teacher_logits, inputs)
             kd_sum = self.divergence_scale * (divergence * completion_mask).sum()
             kd_normalizer = kd_normalizer if kd_normalizer is not None else completion_mask.sum().clamp(min=1)
             loss = loss + self.alpha * kd_sum / kd_normalizer
@@ -481,9 +570,31 @@ class MuDistillationTrainer(DistillationTrainer):
                 ce_sum.detach(),
                 (labels != -100).sum().float(),
                 entropy_sum,
+                aligned,
             ]
         )
         return loss, terms
+
+    def _cross_tokenizer_divergence(self, student_logits, teacher_logits, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Across tokenizers: the loss per student completion token (see `mu.trainers.cross_tokenizer`), and how many
+        tokens were aligned one to one."""
+        lengths = inputs["completion_mask"].sum(-1).tolist()
+        teacher_lengths = inputs["teacher_completion_mask"].sum(-1).tolist()
+        per_token, aligned = [], 0
+        for row, groups in enumerate(inputs["alignment_groups"]):
+            result = cross_tokenizer_divergence(
+                student_logits[row],
+                teacher_logits[row],
+                inputs["completion_ids"][row, : lengths[row]].tolist(),
+                inputs["teacher_completion_ids"][row, : teacher_lengths[row]].tolist(),
+                groups,
+                self.cross_vocabulary,
+                self.beta,
+                self.divergence_temperature,
+            )
+            per_token.append(result.per_token)
+            aligned += result.aligned_tokens
+        return torch.stack(per_token), torch.tensor(float(aligned), device=student_logits.device)
 
     @staticmethod
     def _student_logits(student, encoder_outputs, attention_mask, labels) -> torch.Tensor:
@@ -495,13 +606,13 @@ class MuDistillationTrainer(DistillationTrainer):
             use_cache=False,
         ).logits
 
-    def _teacher_completion_logits(self, inputs) -> torch.Tensor:
+    def _teacher_completion_logits(self, prompt_ids, prompt_mask, completion_ids, completion_mask) -> torch.Tensor:
         """The teacher's logits for `[prompt ; completion]` at the positions that predict each completion token: with
         prompts left-padded to width `P`, position `P - 1 + i` predicts completion token `i`. Positions count real
         tokens only, so left padding does not shift them."""
-        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
-        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-        completion_length = inputs["completion_ids"].size(1)
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        completion_length = completion_ids.size(1)
         kwargs = {}
         if self._teacher_takes_position_ids:
             kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)

@@ -41,8 +41,8 @@ def shared_vocabulary_size(
         more = f" and {len(differing) - _SHOWN} more" if len(differing) > _SHOWN else ""
         raise ValueError(
             f"The teacher and student tokenizers differ on {len(differing)} of the {len(student_vocab)} shared ids: "
-            f"{shown}{more}. Same-tokenizer distillation needs identical vocabularies; cross-tokenizer "
-            "distillation is not supported yet."
+            f"{shown}{more}. Same-tokenizer distillation needs identical vocabularies; set `cross_tokenizer=True` "
+            "(`mu distill --cross_tokenizer true`) to distil across tokenizers."
         )
     for text in sample_texts:
         student_ids = student_tokenizer(text, add_special_tokens=False)["input_ids"]
