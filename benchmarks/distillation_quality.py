@@ -164,10 +164,11 @@ def write_markdown(results: dict, path: Path) -> None:
         lines.append(f"| {name} | {settings} | {row['mean']:.1f} | {spread} | {gain_text} | {seconds} |")
     if "cross-tokenizer" in results["summary"]:
         rates = results["summary"]["cross-tokenizer"]["alignment_rate"]["seeds"]
+        teacher = results["cross_tokenizer_teacher"]
         lines += [
             "",
-            f"cross-tokenizer: the teacher has a byte-level BPE of {CROSS_TOKENIZER_VOCAB_SIZE} tokens trained on "
-            f"other prompts (the student's has {results['settings']['vocab_size']}); student completion tokens "
+            f"cross-tokenizer: the teacher has a byte-level BPE of {teacher['vocab_size']} tokens trained on "
+            f"{teacher['trained_on']} (the student's: {results['settings']['vocab_size']}); student completion tokens "
             f"aligned one to one with a teacher token: {', '.join(f'{rate:.1%}' for rate in rates)} (per seed, mean "
             "over the logged steps).",
         ]
@@ -229,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "summary": summarize(runs, args.recipes),
     }
+    if "cross-tokenizer" in args.recipes:
+        results["cross_tokenizer_teacher"] = {
+            "vocab_size": CROSS_TOKENIZER_VOCAB_SIZE,
+            "trained_on": f"the prompts of synthetic data seed + {CROSS_TOKENIZER_SEED_OFFSET}",
+        }
     return write_results(results, Path(args.output_dir))
 
 

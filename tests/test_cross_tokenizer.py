@@ -1,3 +1,4 @@
+import logging
 import math
 
 import pytest
@@ -247,3 +248,19 @@ def test_a_prefix_space_the_teacher_adds_shifts_its_spans_back(student_tokenizer
         student_text = student_tokenizer.decode([student_ids[i] for i in student_positions])
         assert student_text.strip() == teacher_tokenizer.decode([teacher_ids[j] for j in teacher_positions]).strip()
     assert [i for s, _ in groups for i in s] == list(range(len(student_ids)))
+
+
+def test_a_low_alignment_rate_is_logged_with_a_warning(qa_student_tokenizer, tmp_path, caplog):
+    # whole words where the student has pieces: most student tokens fall in merged groups
+    words = train_tokenizer([row["prompt"] + row["completion"] for row in qa_rows(400, seed=3)], vocab_size=2000)
+    trainer = tiny_trainer(
+        qa_student_tokenizer,
+        distillation_config(tmp_path, lmbda=0.0, max_steps=1),
+        teacher_model=qwen3_teacher(len(words)),
+        teacher_processing_class=words,
+    )
+    with caplog.at_level(logging.WARNING, logger="mu.trainers.distillation_trainer"):
+        trainer.train()
+    rate = trainer.state.log_history[0]["alignment_rate"]
+    assert rate < 0.5
+    assert f"Only {rate:.0%} of the student's completion tokens align one to one" in caplog.text
