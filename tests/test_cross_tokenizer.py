@@ -1,9 +1,13 @@
+import json
 import logging
 import math
+import random
 
 import pytest
 import torch
 from datasets import Dataset
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
 
 from mu.synthetic_data.qa import make_synthetic_qa, prompt_completion_rows
 from mu.synthetic_data.tokenizer import train_tokenizer
@@ -13,6 +17,7 @@ from mu.trainers.cross_tokenizer import (
     align_tokens,
     cross_tokenizer_divergence,
     retokenize_completion,
+    token_ends,
     vocabulary_map,
 )
 
@@ -32,6 +37,33 @@ def student_tokenizer(texts):
 @pytest.fixture(scope="module")
 def teacher_tokenizer(texts):
     return train_tokenizer(texts[::-1], vocab_size=420)  # other merges, other ids
+
+
+def sentencepiece_style_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A BPE laid out like Llama 2's and Phi-3's (Mu's own): `▁` for spaces, a first space added and dropped again,
+    `<0xNN>` byte fallback for characters it never saw."""
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    word_pieces = Tokenizer(models.BPE(unk_token="<unk>"))
+    word_pieces.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    word_pieces.train_from_iterator(texts, trainer=trainer)
+    trained = json.loads(word_pieces.to_str())["model"]
+    learned = [token for token, _ in sorted(trained["vocab"].items(), key=lambda item: item[1])][3:]
+    vocab = ["<unk>", "<s>", "</s>"] + [f"<0x{byte:02X}>" for byte in range(256)] + learned
+    merges = [tuple(merge.split(" ")) if isinstance(merge, str) else tuple(merge) for merge in trained["merges"]]
+    ids = {token: i for i, token in enumerate(vocab)}
+    tokenizer = Tokenizer(models.BPE(vocab=ids, merges=merges, unk_token="<unk>", byte_fallback=True))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+@pytest.fixture(scope="module")
+def sentencepiece_tokenizer(texts):
+    return sentencepiece_style_tokenizer(texts, vocab_size=350)
 
 
 def softmax(row: list[float]) -> list[float]:
@@ -82,6 +114,51 @@ def test_a_character_split_into_bytes_joins_the_token_that_completes_it(student_
     last_student, last_teacher = groups[-1]
     assert student_tokenizer.decode([student_ids[i] for i in last_student]).endswith("é")
     assert teacher_tokenizer.decode([teacher_ids[j] for j in last_teacher]).endswith("é")
+
+
+def test_token_ends_are_where_each_prefix_of_the_tokens_stops_spelling_the_text(
+    student_tokenizer, sentencepiece_tokenizer
+):
+    def decoding_every_prefix(tokenizer, ids: list[int], text: str) -> list[int]:
+        ends, end = [], 0
+        for count in range(1, len(ids) + 1):
+            prefix = tokenizer.decode(ids[:count], clean_up_tokenization_spaces=False)
+            spelled = next((i for i, (a, b) in enumerate(zip(prefix, text)) if a != b), min(len(prefix), len(text)))
+            ends.append(end := max(end, spelled))
+        return ends
+
+    rng = random.Random(0)
+    for tokenizer in (student_tokenizer, sentencepiece_tokenizer):
+        sequences = [tokenizer(" The café in Ostrava: 12 €", add_special_tokens=False).input_ids]
+        # what a sampling student may write: any tokens, many of them single bytes (ids 3-258) that form no character
+        sequences += [
+            [rng.randrange(3, 259) if rng.random() < 0.5 else rng.randrange(259, len(tokenizer)) for _ in range(60)]
+            for _ in range(100)
+        ]
+        for ids in sequences:
+            text = tokenizer.decode(ids, clean_up_tokenization_spaces=False)
+            assert token_ends(tokenizer, ids, text) == decoding_every_prefix(tokenizer, ids, text)
+
+
+def test_a_sentencepiece_student_aligns_with_a_byte_level_teacher(sentencepiece_tokenizer, teacher_tokenizer):
+    student_tokenizer = sentencepiece_tokenizer
+    mapping = vocabulary_map(student_tokenizer, teacher_tokenizer)
+    pairs = dict(zip(mapping.student_ids.tolist(), mapping.teacher_ids.tolist()))
+    for student_token, teacher_token in (("\u2581inst", "\u0120inst"), ("<0xC3>", "\u00c3"), ("a", "a")):
+        student_id = student_tokenizer.convert_tokens_to_ids(student_token)
+        assert pairs[student_id] == teacher_tokenizer.convert_tokens_to_ids(teacher_token), student_token
+
+    text = "The café in Ostrava"  # "é" is two <0xNN> tokens for the student, two byte tokens for the teacher
+    student_ids = student_tokenizer(text, add_special_tokens=False).input_ids + [student_tokenizer.eos_token_id]
+    assert "<0xC3>" in student_tokenizer.convert_ids_to_tokens(student_ids)
+    teacher_ids, groups = retokenize_completion(student_tokenizer, teacher_tokenizer, student_ids)
+    assert teacher_tokenizer.decode(teacher_ids[:-1]).strip() == text
+    for student_positions, teacher_positions in groups[:-1]:
+        student_text = student_tokenizer.decode([student_ids[i] for i in student_positions])
+        assert student_text.strip() == teacher_tokenizer.decode([teacher_ids[j] for j in teacher_positions]).strip()
+    assert [i for s, _ in groups for i in s] == list(range(len(student_ids)))
+    assert [j for _, t in groups for j in t] == list(range(len(teacher_ids)))
+    assert any(len(s) == len(t) == 1 for s, t in groups[:-1])  # words both split alike align one to one
 
 
 def test_a_teacher_tokenizer_that_loses_text_is_refused(student_tokenizer):

@@ -51,21 +51,25 @@ def _is_byte_level(tokenizer: PreTrainedTokenizerBase) -> bool:
 
 def _token_keys(tokenizer: PreTrainedTokenizerBase) -> dict[bytes, int]:
     """Each token's bytes (`Ġcat` is ` cat` in a byte-level vocabulary, `▁cat` too in a SentencePiece one, `<0xE9>`
-    one byte), or its name for a special token, and its id; keys several tokens share are left out."""
+    one byte), or its name for a special token, and its id; keys several tokens share are left out. A byte-fallback
+    token gives way to the piece of the same byte (`<0x61>` to `a`): SentencePiece writes the piece."""
     special = set(tokenizer.all_special_tokens)
     byte_of = {char: byte for byte, char in bytes_to_unicode().items()} if _is_byte_level(tokenizer) else None
     ids_by_key: dict[bytes, list[int]] = {}
+    fallback_ids: dict[bytes, int] = {}
     for token, token_id in tokenizer.get_vocab().items():
         if token in special:
             key = b"\0special:" + token.encode()
         elif byte_of is not None and all(char in byte_of for char in token):
             key = bytes(byte_of[char] for char in token)
         elif (fallback := _BYTE_FALLBACK.fullmatch(token)) is not None:
-            key = bytes([int(fallback[1], 16)])
+            fallback_ids[bytes([int(fallback[1], 16)])] = token_id
+            continue
         else:
             key = token.replace("\u2581", " ").encode()
         ids_by_key.setdefault(key, []).append(token_id)
-    return {key: ids[0] for key, ids in ids_by_key.items() if len(ids) == 1}
+    fallback_ids = {key: token_id for key, token_id in fallback_ids.items() if key not in ids_by_key}
+    return fallback_ids | {key: ids[0] for key, ids in ids_by_key.items() if len(ids) == 1}
 
 
 def vocabulary_map(
@@ -96,12 +100,27 @@ def _common_prefix_length(a: str, b: str) -> int:
 def token_ends(tokenizer: PreTrainedTokenizerBase, ids: list[int], text: str) -> list[int]:
     """Where each token of `ids` ends in `text`, their decoded text: the characters the tokens up to it spell. A
     token that ends inside a character (a byte of it) ends where the previous one did, so that it joins a group
-    with the token that completes the character."""
+    with the token that completes the character.
+
+    Each token's text is what it adds to a short window of the tokens before it (the incremental detokenization of
+    streaming servers), so the cost grows with the length, not its square; decoding the window from a settled token
+    keeps what a decoder does at the start of a text (SentencePiece's dropped first space) out of the difference."""
     ends, end = [], 0
+    window_start, settled, settled_text, settled_end = 0, 0, "", 0  # ids[window_start:settled] spell settled_text
     for count in range(1, len(ids) + 1):
-        prefix = tokenizer.decode(ids[:count], clean_up_tokenization_spaces=False)
-        end = max(end, _common_prefix_length(prefix, text))
+        window_text = tokenizer.decode(ids[window_start:count], clean_up_tokenization_spaces=False)
+        if window_text.startswith(settled_text):
+            added = window_text[len(settled_text) :]
+            matched = _common_prefix_length(added, text[settled_end : settled_end + len(added)])
+        else:  # a decoder that rewrites earlier text: compare the whole prefix
+            prefix = tokenizer.decode(ids[:count], clean_up_tokenization_spaces=False)
+            added, matched = None, _common_prefix_length(prefix, text) - settled_end
+        end = max(end, settled_end + matched)
         ends.append(end)
+        if added and matched == len(added) and not added.endswith("\ufffd"):  # a finished character: move on
+            window_start, settled = settled, count
+            settled_text = tokenizer.decode(ids[window_start:settled], clean_up_tokenization_spaces=False)
+            settled_end = end
     return ends
 
 
