@@ -40,8 +40,8 @@ def teacher_tokenizer(texts):
 
 
 def sentencepiece_style_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """A BPE laid out like Llama 2's and Phi-3's (Mu's own): `▁` for spaces, a first space added and dropped again,
-    `<0xNN>` byte fallback for characters it never saw."""
+    """A BPE laid out like Llama 2's and Phi-3's (Mu's own) as transformers 5 loads them: `▁` for spaces, a first
+    `▁` added and decoded to nothing (so a leading space is dropped), `<0xNN>` byte fallback for unseen characters."""
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
     word_pieces = Tokenizer(models.BPE(unk_token="<unk>"))
     word_pieces.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
@@ -52,7 +52,7 @@ def sentencepiece_style_tokenizer(texts: list[str], vocab_size: int) -> PreTrain
     merges = [tuple(merge.split(" ")) if isinstance(merge, str) else tuple(merge) for merge in trained["merges"]]
     ids = {token: i for i, token in enumerate(vocab)}
     tokenizer = Tokenizer(models.BPE(vocab=ids, merges=merges, unk_token="<unk>", byte_fallback=True))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
     tokenizer.decoder = decoders.Sequence(
         [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
     )
@@ -161,9 +161,25 @@ def test_a_sentencepiece_student_aligns_with_a_byte_level_teacher(sentencepiece_
     assert any(len(s) == len(t) == 1 for s, t in groups[:-1])  # words both split alike align one to one
 
 
-def test_a_teacher_tokenizer_that_loses_text_is_refused(student_tokenizer):
-    from tokenizers import normalizers
+def test_a_sentencepiece_teacher_that_drops_the_first_space_aligns_it_with_its_first_token(
+    student_tokenizer, sentencepiece_tokenizer
+):
+    text = " Ostrava keeps a café"  # the byte-level student spells the space; the teacher's `▁Ostrava` stands for it
+    student_ids = student_tokenizer(text, add_special_tokens=False).input_ids
+    teacher_ids, groups = retokenize_completion(student_tokenizer, sentencepiece_tokenizer, student_ids)
+    assert sentencepiece_tokenizer.decode(teacher_ids) == text[1:]
+    assert sentencepiece_tokenizer.convert_ids_to_tokens(teacher_ids[0]).startswith("\u2581")
+    first_student, first_teacher = groups[0]
+    assert student_tokenizer.decode([student_ids[i] for i in first_student]).startswith(" O")  # space and word
+    assert first_teacher.start == 0
+    for student_positions, teacher_positions in groups:
+        student_text = student_tokenizer.decode([student_ids[i] for i in student_positions])
+        assert student_text.strip() == sentencepiece_tokenizer.decode([teacher_ids[j] for j in teacher_positions])
+    assert [i for s, _ in groups for i in s] == list(range(len(student_ids)))
+    assert [j for _, t in groups for j in t] == list(range(len(teacher_ids)))
 
+
+def test_a_teacher_tokenizer_that_loses_text_is_refused(student_tokenizer):
     lowercasing = train_tokenizer(["some lower case text"], vocab_size=270)
     lowercasing.backend_tokenizer.normalizer = normalizers.Lowercase()
     student_ids = student_tokenizer(" Ostrava", add_special_tokens=False).input_ids
@@ -309,12 +325,20 @@ def test_cross_tokenizer_needs_the_teachers_tokenizer(qa_student_tokenizer, tmp_
 
 
 def test_a_teacher_tokenizer_that_loses_the_datasets_text_is_refused_before_training(qa_student_tokenizer, tmp_path):
-    from tokenizers import normalizers
-
     lowercasing = train_tokenizer([row["prompt"] for row in qa_rows(50)], vocab_size=300)
     lowercasing.backend_tokenizer.normalizer = normalizers.Lowercase()
-    with pytest.raises(ValueError, match="The teacher's tokenizer does not reproduce the completion"):
+    with pytest.raises(ValueError, match="The teacher's tokenizer does not reproduce the text 'Answer the following"):
         tiny_trainer(qa_student_tokenizer, distillation_config(tmp_path), teacher_processing_class=lowercasing)
+
+
+def test_a_teacher_tokenizer_without_the_characters_the_student_can_write_is_refused_before_training(
+    qa_student_tokenizer, tmp_path
+):
+    # every character of the dataset is in its vocabulary, but no byte fallback: what else the student samples is lost
+    teacher_tokenizer = sentencepiece_style_tokenizer([row["prompt"] + row["completion"] for row in qa_rows(300)], 400)
+    teacher_tokenizer.backend_tokenizer.model.byte_fallback = False
+    with pytest.raises(ValueError, match="does not reproduce the text of the student's token '.*' \\(\\d+ of 297"):
+        tiny_trainer(qa_student_tokenizer, distillation_config(tmp_path), teacher_processing_class=teacher_tokenizer)
 
 
 def test_a_prefix_space_the_teacher_adds_shifts_its_spans_back(student_tokenizer, teacher_tokenizer):

@@ -145,29 +145,63 @@ def align_tokens(student_ends: list[int], teacher_ends: list[int]) -> list[tuple
     return groups
 
 
+_ROUND_TRIP_NEEDED = (
+    "Cross-tokenizer distillation needs a teacher tokenizer that round-trips text (no lowercasing, normalisation or "
+    "unknown characters)."
+)
+
+
+def _gives_back(text: str, round_trip: str) -> bool:
+    """Whether a tokenizer's round trip of `text` is the text, but for a prefix space it adds (`add_prefix_space`
+    spells " text") or a first space it drops (SentencePiece's first `▁` stands for it and is decoded to nothing)."""
+    if len(round_trip) >= len(text):
+        added = round_trip[: len(round_trip) - len(text)]
+        return round_trip.endswith(text) and (not added or added.isspace())
+    return text == " " + round_trip
+
+
+def check_round_trip(
+    student_tokenizer: PreTrainedTokenizerBase, teacher_tokenizer: PreTrainedTokenizerBase, texts: list[str]
+) -> None:
+    """Raises a ValueError naming what the teacher's tokenizer does not give back among `texts` and the text of
+    each student token (whatever the student samples is made of them)."""
+    special = set(student_tokenizer.all_special_ids)
+    token_texts = student_tokenizer.batch_decode(
+        [[i] for i in range(len(student_tokenizer)) if i not in special], clean_up_tokenization_spaces=False
+    )
+    for kind, candidates in (("text", texts), ("text of the student's token", token_texts)):
+        teacher_ids = teacher_tokenizer(candidates, add_special_tokens=False)["input_ids"] if candidates else []
+        round_trips = teacher_tokenizer.batch_decode(teacher_ids, clean_up_tokenization_spaces=False)
+        lost = [(text, back) for text, back in zip(candidates, round_trips) if not _gives_back(text, back)]
+        if lost:
+            text, back = lost[0]
+            raise ValueError(
+                f"The teacher's tokenizer does not reproduce the {kind} {text[:80]!r} ({len(lost)} of "
+                f"{len(candidates)} checked): its tokens decode to {back[:80]!r}. {_ROUND_TRIP_NEEDED}"
+            )
+
+
 def retokenize_completion(
     student_tokenizer: PreTrainedTokenizerBase, teacher_tokenizer: PreTrainedTokenizerBase, student_ids: list[int]
 ) -> tuple[list[int], list[tuple[range, range]]]:
     """The teacher's ids for the text of the student's completion `student_ids`, and the groups that align the two.
     A final student EOS becomes the teacher's EOS, in a group of its own. Raises a ValueError when the teacher's
-    tokenizer does not give the text back, but for a prefix space it adds (a normalising or lossy tokenizer): its
-    tokens would score another text."""
+    tokenizer does not give the text back, but for a first space it adds or drops (a normalising or lossy
+    tokenizer): its tokens would score another text."""
     student_eos, teacher_eos = student_tokenizer.eos_token_id, teacher_tokenizer.eos_token_id
     ends_with_eos = bool(student_ids) and student_ids[-1] == student_eos
     body = student_ids[:-1] if ends_with_eos else list(student_ids)
     text = student_tokenizer.decode(body, clean_up_tokenization_spaces=False)
     teacher_ids = teacher_tokenizer(text, add_special_tokens=False)["input_ids"]
     round_trip = teacher_tokenizer.decode(teacher_ids, clean_up_tokenization_spaces=False)
-    # A tokenizer that adds a prefix space (`add_prefix_space`) spells " text": its tokens start one character early.
-    added = round_trip[: len(round_trip) - len(text)]
-    if not round_trip.endswith(text) or (added and not added.isspace()):
+    if not _gives_back(text, round_trip):
         raise ValueError(
             f"The teacher's tokenizer does not reproduce the completion {text[:80]!r}: its tokens decode to "
-            f"{round_trip[:80]!r}. Cross-tokenizer distillation needs a teacher tokenizer that round-trips text "
-            "(no lowercasing, normalisation or unknown characters)."
+            f"{round_trip[:80]!r}. {_ROUND_TRIP_NEEDED}"
         )
+    shift = len(round_trip) - len(text)  # the teacher's tokens start this many characters before the text
     student_ends = token_ends(student_tokenizer, body, text)
-    teacher_ends = [max(0, end - len(added)) for end in token_ends(teacher_tokenizer, teacher_ids, round_trip)]
+    teacher_ends = [max(0, end - shift) for end in token_ends(teacher_tokenizer, teacher_ids, round_trip)]
     if ends_with_eos:
         if teacher_eos is None:
             raise ValueError("The teacher's tokenizer has no EOS token to stand for the student's.")

@@ -39,7 +39,7 @@ from trl.trainer.utils import RepeatSampler, create_model_from_path, entropy_fro
 from ..model_card import build_model_card
 from ..modeling_mu import MuPreTrainedModel
 from ..processing_mu import MuProcessor
-from .cross_tokenizer import cross_tokenizer_divergence, retokenize_completion, vocabulary_map
+from .cross_tokenizer import check_round_trip, cross_tokenizer_divergence, retokenize_completion, vocabulary_map
 from .data import check_prompt_completion_dataset
 from .distillation_config import MuDistillationConfig
 from .losses import generalized_jsd_divergence
@@ -261,11 +261,9 @@ class MuDistillationTrainer(DistillationTrainer):
             raise ValueError("The teacher's tokenizer has no EOS token: its samples could not end.")
         self.shared_vocab_size = None
         self.cross_vocabulary = vocabulary_map(self._tokenizer, teacher_tokenizer)
-        # A teacher tokenizer that loses text is refused before training, on the dataset's own texts.
-        for text in _sample_texts(train_dataset):
-            retokenize_completion(
-                self._tokenizer, teacher_tokenizer, self._tokenizer.encode(text, add_special_tokens=False)
-            )
+        # A teacher tokenizer that loses text is refused before training, on the dataset's texts and the student's
+        # tokens, rather than on a sample midway.
+        check_round_trip(self._tokenizer, teacher_tokenizer, _sample_texts(train_dataset))
         teacher_pad = teacher_tokenizer.pad_token_id
         self.teacher_generation_config.pad_token_id = (
             teacher_pad if teacher_pad is not None else teacher_tokenizer.eos_token_id
