@@ -75,10 +75,8 @@ def forward_kl(teacher: list[float], student: list[float]) -> float:
     return sum(t * (math.log(t) - math.log(s)) for t, s in zip(teacher, student))
 
 
-def sorted_l1(a: list[float], b: list[float]) -> float:
-    width = max(len(a), len(b))
-    a, b = (sorted(x, reverse=True) + [0.0] * (width - len(x)) for x in (a, b))
-    return sum(abs(x - y) for x, y in zip(a, b))
+def binary_kl(teacher: float, student: float) -> float:
+    return forward_kl([teacher, 1 - teacher], [student, 1 - student])
 
 
 def test_groups_close_where_both_tokenizers_end_a_token():
@@ -218,15 +216,29 @@ def test_aligned_and_merged_groups_against_a_hand_computation():
     groups = [(range(0, 1), range(0, 1)), (range(1, 3), range(1, 2))]
     result = loss(groups, student_ids=[1, 0, 2], teacher_ids=[0, 4])
 
-    # aligned: forward KL over the shared tokens (student 0, 1, 2 = teacher 3, 0, 1), each side renormalised on them
-    student_shared = softmax([STUDENT_LOGITS[0][i] for i in (0, 1, 2)])
-    teacher_shared = softmax([TEACHER_LOGITS[0][j] for j in (3, 0, 1)])
-    # merged: P(token 0) at position 1 times the next-token distribution at position 2, against the teacher's row 1
-    student_merged = [softmax(STUDENT_LOGITS[1])[0] * p for p in softmax(STUDENT_LOGITS[2])]
-    teacher_merged = softmax(TEACHER_LOGITS[1])
-    expected = [forward_kl(teacher_shared, student_shared)] + [sorted_l1(student_merged, teacher_merged)] * 2
+    # aligned: forward KL over the shared tokens (student 0, 1, 2 = teacher 3, 0, 1) and one outcome for the rest
+    student, teacher = softmax(STUDENT_LOGITS[0]), softmax(TEACHER_LOGITS[0])
+    student_coarse = [student[0], student[1], student[2], student[3]]
+    teacher_coarse = [teacher[3], teacher[0], teacher[1], teacher[2] + teacher[4]]
+    # merged: each side's probability of the group's text (student tokens 0 then 2, teacher token 4) or not
+    student_text = softmax(STUDENT_LOGITS[1])[0] * softmax(STUDENT_LOGITS[2])[2]
+    teacher_text = softmax(TEACHER_LOGITS[1])[4]
+    expected = [forward_kl(teacher_coarse, student_coarse)] + [binary_kl(teacher_text, student_text)] * 2
     torch.testing.assert_close(result.per_token, torch.tensor(expected), rtol=1e-5, atol=1e-6)
     assert (result.aligned_tokens, result.student_tokens) == (1, 3)
+
+
+def test_a_student_confident_in_another_text_is_not_rewarded():
+    # the teacher is sure of the group's text; a student as sure of another token loses more than an unsure one
+    teacher_logits = torch.tensor([[0.0, 0.0, 0.0, 8.0, 0.0]])
+    sure_of_another = torch.tensor([[0.0, 0.0, 0.0, 8.0]])
+    unsure = torch.zeros(1, 4)
+    groups = [(range(0, 1), range(0, 1))]  # student token 2, teacher token 3: another entry, so merged
+
+    def group_loss(student_logits):
+        return cross_tokenizer_divergence(student_logits, teacher_logits, [2], [3], groups, MAPPING, 0.0, 1.0)
+
+    assert group_loss(sure_of_another).per_token[0] > group_loss(unsure).per_token[0]
 
 
 def test_a_misaligned_span_changes_the_loss():
@@ -234,9 +246,9 @@ def test_a_misaligned_span_changes_the_loss():
     shifted = loss([(range(0, 2), range(0, 1)), (range(2, 3), range(1, 2))], [1, 0, 2], [0, 4])
     assert shifted.aligned_tokens == 0  # no one-to-one group left
     assert not torch.allclose(aligned.per_token, shifted.per_token)
-    # a one-to-one group of tokens that are not the same entry is compared by ULD, not by the divergence
+    # a one-to-one group of tokens that are not the same entry compares the two tokens' probabilities
     unmatched = loss([(range(0, 1), range(0, 1))], [3, 0, 2], [0, 4])
-    expected = sorted_l1(softmax(STUDENT_LOGITS[0]), softmax(TEACHER_LOGITS[0]))
+    expected = binary_kl(softmax(TEACHER_LOGITS[0])[0], softmax(STUDENT_LOGITS[0])[3])
     assert unmatched.aligned_tokens == 0
     torch.testing.assert_close(unmatched.per_token[0], torch.tensor(expected), rtol=1e-5, atol=1e-6)
 
@@ -313,7 +325,7 @@ def test_cross_tokenizer_training_learns_from_a_teacher_with_another_vocabulary(
         assert 0.0 < logged["alignment_rate"] <= 1.0
         assert math.isfinite(logged["kd_loss"]) and logged["kd_loss"] > 0 and math.isfinite(logged["ce_loss"])
     trainer.create_model_card()
-    assert "on tokens aligned across the two tokenizers, ULD on merged groups elsewhere" in (
+    assert "on tokens aligned across the two tokenizers, on merged groups' likelihoods elsewhere" in (
         (tmp_path / "README.md").read_text()
     )
     assert any(not torch.equal(before[name], value) for name, value in student.state_dict().items())

@@ -310,7 +310,7 @@ class MuDistillationTrainer(DistillationTrainer):
             teacher += f" + adapter {args.teacher_adapter_name_or_path} (merged)"
         divergence = f"generalized JSD (beta {args.beta}, temperature {self.divergence_temperature})"
         if self.cross_vocabulary is not None:
-            divergence += " on tokens aligned across the two tokenizers, ULD on merged groups elsewhere"
+            divergence += " on tokens aligned across the two tokenizers, on merged groups' likelihoods elsewhere"
         if self.divergence_scale != 1.0:
             divergence = f"{self.divergence_scale:.3g} x {divergence}"
         if args.lmbda == 1.0:
@@ -508,7 +508,8 @@ class MuDistillationTrainer(DistillationTrainer):
                 self._warned_alignment = True
                 logger.warning(
                     f"Only {alignment_rate:.0%} of the student's completion tokens align one to one with a teacher "
-                    "token of the same text; the others are distilled by ULD over merged groups, a weaker signal. "
+                    "token of the same text; the others learn only the probability of their group's text, a weaker "
+                    "signal. "
                     "A teacher whose tokenizer splits text more like the student's aligns more."
                 )
         if self.alpha < 1:
