@@ -51,7 +51,7 @@ RECIPES = {
 }
 # The cross-tokenizer teacher's byte-level BPE: trained on another draw of the synthetic prompts (this seed offset) to
 # another size, so that its merges and ids differ from the student's; the vocabularies share the bytes and the
-# common words, and about 70% of the answers' tokens align one to one (a larger teacher vocabulary aligns them all).
+# common words, and about half of the answers' tokens align one to one (a larger teacher vocabulary aligns them all).
 CROSS_TOKENIZER_VOCAB_SIZE = 500
 CROSS_TOKENIZER_SEED_OFFSET = 1000
 
